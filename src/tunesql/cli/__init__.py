@@ -1,0 +1,27 @@
+"""The ``tunesql`` command: one sub-command group per stage, each mapping a command to a plain function."""
+
+from __future__ import annotations
+
+import typer
+
+from tunesql.cli import data, db, eval
+
+app = typer.Typer(
+    name="tunesql",
+    help="Turn your own database into your own private text-to-SQL model, measured honestly.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(data.app, name="data")
+app.add_typer(eval.app, name="eval")
+
+
+@app.callback()
+def main() -> None:
+    """database → schema & data → training set → fine-tuned model → evaluation → export → serving."""
+
+
+if __name__ == "__main__":
+    app()
