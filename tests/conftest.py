@@ -48,7 +48,7 @@ def _server_engine(url: str, what: str) -> sa.Engine:
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
-    except Exception as e:  # noqa: BLE001 - any failure means the server is not usable
+    except Exception as e:  # any failure means the server is not usable
         pytest.fail(f"{what} at {url} is not answering ({e}); .ci/run starts it, or start it yourself")
     return engine
 

@@ -43,7 +43,7 @@ def print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str =
                title: str | None = None, echo: Callable[[str], None] = typer.echo) -> None:
     """Print a result as a rich table, JSON (a list of objects) or CSV."""
     if fmt == "json":
-        echo(json.dumps([{c: jsonable(v) for c, v in zip(columns, r)} for r in rows], ensure_ascii=False,
+        echo(json.dumps([{c: jsonable(v) for c, v in zip(columns, r, strict=False)} for r in rows], ensure_ascii=False,
                         indent=2))
     elif fmt == "csv":
         buf = io.StringIO()
