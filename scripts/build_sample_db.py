@@ -20,6 +20,10 @@ The pairs (``PAIRS`` below) were each run and their results read by hand; the bu
 pair runs on the fresh database and returns at least one row, and refuses to write otherwise.
 """
 
+# The schema keeps each column definition and its comment on one line (tunesql's comment convention), so some
+# lines of SCHEMA are longer than the project's limit.
+# ruff: noqa: E501
+
 from __future__ import annotations
 
 import argparse
@@ -109,7 +113,7 @@ CREATE TABLE orders ( -- Customer orders / 客户订单
     id INTEGER PRIMARY KEY, -- Order id / 订单编号
     customer_id INTEGER NOT NULL REFERENCES customers(id), -- Who ordered / 下单客户
     store_id INTEGER NOT NULL REFERENCES stores(id), -- Store or channel the order was placed in / 下单渠道或门店
-    sales_rep_id INTEGER REFERENCES employees(id), -- Sales associate credited; NULL for online orders / 销售员（线上订单为空）
+    sales_rep_id INTEGER REFERENCES employees(id), -- Employee credited with the sale; NULL when none (most online orders) / 经手员工（多数线上订单为空）
     order_date TEXT NOT NULL, -- Date the order was placed (YYYY-MM-DD) / 下单日期
     status TEXT NOT NULL CHECK (status IN ('pending', 'shipped', 'delivered', 'cancelled', 'returned')), -- Order status / 订单状态
     shipped_date TEXT, -- Date shipped; NULL if not shipped yet or cancelled / 发货日期
@@ -386,7 +390,7 @@ def generate(rng: random.Random) -> dict[str, list[tuple]]:
 
     def add_emp(title: str, store: int | None, manager: int | None, hired: dt.date, salary: float) -> int:
         eid = len(employees) + 1
-        if store in (11,) or store is None and title == "Overseas Channel Manager":
+        if store == 11 or (store is None and title == "Overseas Channel Manager"):
             name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
         else:
             name = _cn_name(rng)[0]
@@ -492,7 +496,8 @@ def generate(rng: random.Random) -> dict[str, list[tuple]]:
             reps = [e for e, hired in reps_by_store[store] if hired <= day]
             rep = rng.choice(reps)
         elif store == 1 and rng.random() < 0.08:
-            rep = rng.choice([e[0] for e in employees if e[3] == 1])  # service staff closed a phone sale
+            staff = [e[0] for e in employees if e[3] == 1 and dt.date.fromisoformat(e[5]) <= day]
+            rep = rng.choice(staff) if staff else None  # service staff closed a phone sale
         # Status and dates.
         r = rng.random()
         if day < dt.date(2024, 12, 10):
@@ -511,8 +516,7 @@ def generate(rng: random.Random) -> dict[str, list[tuple]]:
                 delivered = min(shipped_d + dt.timedelta(days=extra), LAST_DAY).isoformat()
         # Lines.
         n_lines = rng.choices([1, 2, 3, 4, 5], [25, 30, 25, 12, 8])[0]
-        festival = (day.month, day.day) >= (11, 1) and (day.month, day.day) <= (11, 11) or (
-            day.month == 6 and day.day <= 18)
+        festival = ((11, 1) <= (day.month, day.day) <= (11, 11)) or (day.month == 6 and day.day <= 18)
         chosen: list[int] = []
         while len(chosen) < n_lines:
             weights = []
@@ -568,7 +572,7 @@ def generate(rng: random.Random) -> dict[str, list[tuple]]:
                 if rng.random() < 0.17:
                     quality = PRODUCTS[pid - 1][7]
                     score = 4.0 + quality + rng.gauss(0, 0.9)
-                    rating = max(1, min(5, int(round(score))))
+                    rating = max(1, min(5, round(score)))
                     rdate = ddate + dt.timedelta(days=rng.randint(0, 20))
                     if rdate > LAST_DAY:
                         continue
@@ -583,7 +587,251 @@ def generate(rng: random.Random) -> dict[str, list[tuple]]:
 
 # --- question → SQL pairs -----------------------------------------------------------------------------------
 
-PAIRS: list[dict[str, str]] = []
+def _pair(n: int, difficulty: str, question: str, question_zh: str, sql: str) -> dict[str, str]:
+    return {"id": f"shop-{n:03d}", "question": question, "question_zh": question_zh,
+            "sql": " ".join(sql.split()), "difficulty": difficulty}
+
+
+# Conventions the questions rely on: "sales"/"revenue" is orders.total_amount (after discount, without shipping);
+# money is CNY; the data ends on 2024-12-31. Each SQL was run and its result read against the question.
+PAIRS: list[dict[str, str]] = [
+    # --- easy: one table, filters, counts ---
+    _pair(0, "easy", "How many customers do we have?", "我们一共有多少客户？",
+          "SELECT COUNT(*) FROM customers"),
+    _pair(1, "easy", "How many orders were cancelled?", "有多少订单被取消了？",
+          "SELECT COUNT(*) FROM orders WHERE status = 'cancelled'"),
+    _pair(2, "easy", "Which products are no longer on sale? Show their names and list prices.",
+          "哪些商品已经下架？列出名称和标价。",
+          "SELECT name, unit_price FROM products WHERE active = 0"),
+    _pair(3, "easy", "List the names and emails of customers who live in Hangzhou.",
+          "列出住在杭州的客户的姓名和邮箱。",
+          "SELECT name, email FROM customers WHERE city = 'Hangzhou'"),
+    _pair(4, "easy", "What is our most expensive product and what does it cost?",
+          "最贵的商品是哪个？价格是多少？",
+          "SELECT name, unit_price FROM products ORDER BY unit_price DESC LIMIT 1"),
+    _pair(5, "easy", "How many customers have not given us an email address?", "有多少客户没有留邮箱？",
+          "SELECT COUNT(*) FROM customers WHERE email IS NULL"),
+    _pair(6, "easy", "What is the average list price of the products currently on sale?",
+          "在售商品的平均标价是多少？",
+          "SELECT AVG(unit_price) FROM products WHERE active = 1"),
+    _pair(7, "easy", "List our retail stores with their city and opening date, newest first.",
+          "按开业时间从新到旧列出所有实体门店及其城市和开业日期。",
+          "SELECT name, city, opened_date FROM stores WHERE channel = 'retail' ORDER BY opened_date DESC"),
+    _pair(8, "easy", "Which products cost less than 100 yuan? Cheapest first.",
+          "哪些商品价格低于100元？按价格从低到高排列。",
+          "SELECT name, unit_price FROM products WHERE unit_price < 100 ORDER BY unit_price"),
+    _pair(9, "easy", "What are the top-level product categories?", "有哪些一级商品类目？",
+          "SELECT name FROM categories WHERE parent_id IS NULL"),
+    _pair(10, "easy", "How many reviews left only a star rating without any comment?",
+          "有多少条评价只打了分、没有写评论？",
+          "SELECT COUNT(*) FROM reviews WHERE comment IS NULL"),
+    _pair(11, "easy", "How many orders were placed in December 2024?", "2024年12月有多少订单？",
+          "SELECT COUNT(*) FROM orders WHERE order_date BETWEEN '2024-12-01' AND '2024-12-31'"),
+    # --- medium: GROUP BY / HAVING, two-table joins, simple subqueries ---
+    _pair(12, "medium", "How many customers are there in each loyalty tier?", "每个会员等级各有多少客户？",
+          "SELECT loyalty_tier, COUNT(*) AS customers FROM customers GROUP BY loyalty_tier"),
+    _pair(13, "medium", "How many orders came through each type of sales channel?",
+          "每种渠道类型（线上、平台、门店）各有多少订单？",
+          """SELECT s.channel, COUNT(*) AS orders FROM orders AS o JOIN stores AS s ON o.store_id = s.id
+             GROUP BY s.channel ORDER BY orders DESC"""),
+    _pair(14, "medium", "What was the revenue from delivered orders in each year?",
+          "每年已签收订单的销售额是多少？",
+          """SELECT strftime('%Y', order_date) AS year, ROUND(SUM(total_amount), 2) AS revenue FROM orders
+             WHERE status = 'delivered' GROUP BY year ORDER BY year"""),
+    _pair(15, "medium", "How many customers does each region have? Show the region name, largest first.",
+          "每个大区有多少客户？显示大区名称，按客户数从多到少。",
+          """SELECT r.name, COUNT(*) AS customers FROM customers AS c JOIN regions AS r ON c.region_id = r.id
+             GROUP BY r.id, r.name ORDER BY customers DESC"""),
+    _pair(16, "medium", "Which payment method do customers use most often?", "客户最常用哪种支付方式？",
+          "SELECT method, COUNT(*) AS payments FROM payments GROUP BY method ORDER BY payments DESC LIMIT 1"),
+    _pair(17, "medium", "Which customers have placed more than 30 orders, and how many?",
+          "哪些客户下单超过30次？各下了多少单？",
+          """SELECT c.name, COUNT(*) AS orders FROM customers AS c JOIN orders AS o ON o.customer_id = c.id
+             GROUP BY c.id, c.name HAVING COUNT(*) > 30 ORDER BY orders DESC"""),
+    _pair(18, "medium", "How many orders did we get in each month of 2024?", "2024年每个月各有多少订单？",
+          """SELECT strftime('%m', order_date) AS month, COUNT(*) AS orders FROM orders
+             WHERE strftime('%Y', order_date) = '2024' GROUP BY month ORDER BY month"""),
+    _pair(19, "medium", "Which employees work at the Beijing Sanlitun store, and what are their titles?",
+          "北京三里屯店有哪些员工？职位是什么？",
+          """SELECT e.name, e.title FROM employees AS e JOIN stores AS s ON e.store_id = s.id
+             WHERE s.name = 'Beijing Sanlitun'"""),
+    _pair(20, "medium", "Which products have never been ordered?", "哪些商品从来没有被订购过？",
+          "SELECT name FROM products WHERE id NOT IN (SELECT product_id FROM order_items)"),
+    _pair(21, "medium", "How many customers have never placed an order?", "有多少客户从未下过单？",
+          "SELECT COUNT(*) FROM customers WHERE id NOT IN (SELECT customer_id FROM orders)"),
+    _pair(22, "medium", "Which regions have no customers yet?", "哪些大区还没有客户？",
+          """SELECT r.name FROM regions AS r LEFT JOIN customers AS c ON c.region_id = r.id
+             WHERE c.id IS NULL"""),
+    _pair(23, "hard", "Which categories have no products at all, not even in their subcategories?",
+          "哪些类目（包括其子类目）下完全没有商品？",
+          """SELECT c.name FROM categories AS c WHERE NOT EXISTS (
+               SELECT 1 FROM products AS p JOIN categories AS sub ON p.category_id = sub.id
+               WHERE sub.id = c.id OR sub.parent_id = c.id)"""),
+    _pair(24, "medium", "On which day did we receive the most orders, and how many?",
+          "哪一天的订单最多？有多少单？",
+          """SELECT order_date, COUNT(*) AS orders FROM orders GROUP BY order_date
+             ORDER BY orders DESC LIMIT 1"""),
+    _pair(25, "medium", "List every employee with the name of their direct manager.",
+          "列出每位员工及其直属上级的姓名。",
+          """SELECT e.name AS employee, m.name AS manager FROM employees AS e
+             LEFT JOIN employees AS m ON e.manager_id = m.id"""),
+    _pair(26, "medium", "How many orders were paid partly with a gift card?",
+          "有多少订单部分使用了礼品卡支付？",
+          "SELECT COUNT(DISTINCT order_id) FROM payments WHERE method = 'gift_card'"),
+    _pair(27, "medium", "What is the average number of lines per order?", "平均每个订单有几行明细？",
+          "SELECT COUNT(*) * 1.0 / COUNT(DISTINCT order_id) FROM order_items"),
+    _pair(28, "medium", "List all cities where we have either customers or a retail store.",
+          "列出所有有客户或有实体门店的城市。",
+          "SELECT city FROM customers UNION SELECT city FROM stores WHERE city IS NOT NULL"),
+    _pair(29, "medium", "Which products did the supplier Seoul Glow Cosmetics provide, with their prices?",
+          "供应商 Seoul Glow Cosmetics 提供哪些商品？价格分别是多少？",
+          """SELECT p.name, p.unit_price FROM products AS p JOIN suppliers AS s ON p.supplier_id = s.id
+             WHERE s.name = 'Seoul Glow Cosmetics' ORDER BY p.unit_price DESC"""),
+    _pair(30, "medium", "How many orders were placed on Singles' Day (November 11) each year?",
+          "每年双十一（11月11日）当天各有多少订单？",
+          """SELECT strftime('%Y', order_date) AS year, COUNT(*) AS orders FROM orders
+             WHERE strftime('%m-%d', order_date) = '11-11' GROUP BY year"""),
+    # --- hard: 3-4 table joins, correlated subqueries, set operations, CASE, dates ---
+    _pair(31, "hard", "What are the top 5 products by units sold, not counting cancelled or returned orders?",
+          "不计已取消和已退货的订单，销量（件数）最高的5个商品是什么？",
+          """SELECT p.name, SUM(oi.quantity) AS units FROM order_items AS oi
+             JOIN orders AS o ON oi.order_id = o.id JOIN products AS p ON oi.product_id = p.id
+             WHERE o.status NOT IN ('cancelled', 'returned')
+             GROUP BY p.id, p.name ORDER BY units DESC LIMIT 5"""),
+    _pair(32, "hard", "Who are our top 3 customers by spending on delivered orders, and which region are they in?",
+          "按已签收订单金额计算，消费最多的前3位客户是谁？分别属于哪个大区？",
+          """SELECT c.name, r.name AS region, ROUND(SUM(o.total_amount), 2) AS spent FROM customers AS c
+             JOIN orders AS o ON o.customer_id = c.id JOIN regions AS r ON c.region_id = r.id
+             WHERE o.status = 'delivered' GROUP BY c.id, c.name, r.name ORDER BY spent DESC LIMIT 3"""),
+    _pair(33, "hard", "Which employee was credited with the most revenue from delivered orders in 2024, "
+          "and at which store do they work?",
+          "2024年哪位员工经手的已签收订单销售额最高？在哪家门店工作？",
+          """SELECT e.name, s.name AS store, ROUND(SUM(o.total_amount), 2) AS revenue FROM orders AS o
+             JOIN employees AS e ON o.sales_rep_id = e.id JOIN stores AS s ON e.store_id = s.id
+             WHERE o.status = 'delivered' AND o.order_date >= '2024-01-01' AND o.order_date < '2025-01-01'
+             GROUP BY e.id, e.name, s.name ORDER BY revenue DESC LIMIT 1"""),
+    _pair(34, "hard", "Which products were sold at least once below their current list price?",
+          "哪些商品曾以低于当前标价的单价（折扣前）售出过？",
+          """SELECT DISTINCT p.name FROM products AS p JOIN order_items AS oi ON oi.product_id = p.id
+             WHERE oi.unit_price < p.unit_price"""),
+    _pair(35, "hard", "How many customers ordered in both 2023 and 2024?", "有多少客户在2023年和2024年都下过单？",
+          """SELECT COUNT(*) FROM (SELECT customer_id FROM orders WHERE strftime('%Y', order_date) = '2023'
+             INTERSECT SELECT customer_id FROM orders WHERE strftime('%Y', order_date) = '2024')"""),
+    _pair(36, "hard", "Which customers ordered in 2023 but not at all in 2024? Show their names.",
+          "哪些客户2023年下过单但2024年没有？列出姓名。",
+          """SELECT name FROM customers WHERE id IN (
+               SELECT customer_id FROM orders WHERE order_date BETWEEN '2023-01-01' AND '2023-12-31'
+               EXCEPT SELECT customer_id FROM orders WHERE order_date BETWEEN '2024-01-01' AND '2024-12-31')"""),
+    _pair(37, "hard", "What share of orders was returned in each year, in percent?",
+          "每年退货订单占订单总数的百分比是多少？",
+          """SELECT strftime('%Y', order_date) AS year,
+                    ROUND(100.0 * SUM(CASE WHEN status = 'returned' THEN 1 ELSE 0 END) / COUNT(*), 2) AS pct
+             FROM orders GROUP BY year"""),
+    _pair(38, "hard", "Which products have an average rating of 4.5 or higher with at least 10 reviews?",
+          "哪些商品有至少10条评价且平均评分不低于4.5？",
+          """SELECT p.name, AVG(r.rating) AS avg_rating, COUNT(*) AS reviews FROM reviews AS r
+             JOIN products AS p ON r.product_id = p.id GROUP BY p.id, p.name
+             HAVING COUNT(*) >= 10 AND AVG(r.rating) >= 4.5 ORDER BY avg_rating DESC"""),
+    _pair(39, "hard", "Which products are priced above the average price of their own category?",
+          "哪些商品的价格高于其所在类目的平均价格？",
+          """SELECT p.name, p.unit_price FROM products AS p
+             WHERE p.unit_price > (SELECT AVG(q.unit_price) FROM products AS q WHERE q.category_id = p.category_id)"""),
+    _pair(40, "hard", "How many customers fall into each age group (under 30, 30-44, 45-59, 60+, unknown) as of 2024?",
+          "按2024年计算，各年龄段（30岁以下、30-44、45-59、60岁及以上、未知）各有多少客户？",
+          """SELECT CASE WHEN birth_year IS NULL THEN 'unknown' WHEN 2024 - birth_year < 30 THEN 'under 30'
+                         WHEN 2024 - birth_year < 45 THEN '30-44' WHEN 2024 - birth_year < 60 THEN '45-59'
+                         ELSE '60+' END AS age_group, COUNT(*) AS customers
+             FROM customers GROUP BY age_group"""),
+    _pair(41, "hard", "For delivered online and marketplace orders, how many days on average did delivery take "
+          "per channel?",
+          "对已签收的线上和平台订单，各渠道从下单到签收平均需要多少天？",
+          """SELECT s.name, ROUND(AVG(julianday(o.delivered_date) - julianday(o.order_date)), 2) AS avg_days
+             FROM orders AS o JOIN stores AS s ON o.store_id = s.id
+             WHERE o.status = 'delivered' AND s.channel IN ('online', 'marketplace')
+             GROUP BY s.id, s.name ORDER BY avg_days"""),
+    _pair(42, "hard", "Which store has the highest cancellation rate?", "哪家门店/渠道的订单取消率最高？",
+          """SELECT s.name, 1.0 * SUM(o.status = 'cancelled') / COUNT(*) AS cancel_rate FROM orders AS o
+             JOIN stores AS s ON o.store_id = s.id GROUP BY s.id, s.name ORDER BY cancel_rate DESC LIMIT 1"""),
+    _pair(43, "hard", "How many products does each top-level category have, counting its subcategories?",
+          "每个一级类目（含其子类目）下有多少商品？",
+          """SELECT top.name, COUNT(p.id) AS products FROM categories AS top
+             LEFT JOIN categories AS sub ON sub.id = top.id OR sub.parent_id = top.id
+             LEFT JOIN products AS p ON p.category_id = sub.id
+             WHERE top.parent_id IS NULL GROUP BY top.id, top.name ORDER BY products DESC"""),
+    _pair(44, "hard", "What was the revenue by customer segment and year, excluding cancelled and returned orders?",
+          "不计已取消和已退货订单，按客户类型和年份统计销售额。",
+          """SELECT c.segment, strftime('%Y', o.order_date) AS year, ROUND(SUM(o.total_amount), 2) AS revenue
+             FROM orders AS o JOIN customers AS c ON o.customer_id = c.id
+             WHERE o.status NOT IN ('cancelled', 'returned') GROUP BY c.segment, year ORDER BY c.segment, year"""),
+    _pair(45, "hard", "What is the average discount given in November compared with the other months?",
+          "11月份的平均折扣与其他月份相比如何？",
+          """SELECT CASE WHEN strftime('%m', o.order_date) = '11' THEN 'November' ELSE 'other months' END AS period,
+                    ROUND(AVG(oi.discount), 4) AS avg_discount
+             FROM order_items AS oi JOIN orders AS o ON oi.order_id = o.id GROUP BY period"""),
+    # --- extra: four tables, margins, window functions, first-purchase logic ---
+    _pair(46, "extra", "Which supplier's products brought in the most revenue from delivered orders in 2024?",
+          "2024年已签收订单中，哪家供应商的商品带来的销售额最高？",
+          """SELECT su.name, ROUND(SUM(oi.quantity * oi.unit_price * (1 - oi.discount)), 2) AS revenue
+             FROM suppliers AS su JOIN products AS p ON p.supplier_id = su.id
+             JOIN order_items AS oi ON oi.product_id = p.id JOIN orders AS o ON oi.order_id = o.id
+             WHERE o.status = 'delivered' AND strftime('%Y', o.order_date) = '2024'
+             GROUP BY su.id, su.name ORDER BY revenue DESC LIMIT 1"""),
+    _pair(47, "extra", "What was the gross margin of each top-level category on delivered orders "
+          "(revenue after discount minus product cost)?",
+          "按一级类目统计已签收订单的毛利（折后销售额减去商品成本）。",
+          """SELECT COALESCE(parent.name, cat.name) AS category,
+                    ROUND(SUM(oi.quantity * (oi.unit_price * (1 - oi.discount) - p.cost)), 2) AS gross_margin
+             FROM order_items AS oi JOIN orders AS o ON oi.order_id = o.id
+             JOIN products AS p ON oi.product_id = p.id JOIN categories AS cat ON p.category_id = cat.id
+             LEFT JOIN categories AS parent ON cat.parent_id = parent.id
+             WHERE o.status = 'delivered' GROUP BY category ORDER BY gross_margin DESC"""),
+    _pair(48, "extra", "What is the best-selling product by revenue in each top-level category (delivered orders)?",
+          "在已签收订单中，每个一级类目里销售额最高的商品是哪个？",
+          """WITH sales AS (
+               SELECT COALESCE(cat.parent_id, cat.id) AS top_id, p.name,
+                      SUM(oi.quantity * oi.unit_price * (1 - oi.discount)) AS revenue
+               FROM order_items AS oi JOIN orders AS o ON oi.order_id = o.id
+               JOIN products AS p ON oi.product_id = p.id JOIN categories AS cat ON p.category_id = cat.id
+               WHERE o.status = 'delivered' GROUP BY top_id, p.id, p.name),
+             ranked AS (SELECT top_id, name, revenue,
+                               ROW_NUMBER() OVER (PARTITION BY top_id ORDER BY revenue DESC) AS rn FROM sales)
+             SELECT c.name AS category, ranked.name AS product, ROUND(ranked.revenue, 2) AS revenue
+             FROM ranked JOIN categories AS c ON c.id = ranked.top_id WHERE rn = 1 ORDER BY revenue DESC"""),
+    _pair(49, "extra", "Show the monthly revenue of delivered orders in 2024 together with the running total "
+          "for the year.",
+          "列出2024年每月已签收订单的销售额以及全年累计销售额。",
+          """SELECT month, revenue, ROUND(SUM(revenue) OVER (ORDER BY month), 2) AS running_total FROM (
+               SELECT strftime('%m', order_date) AS month, ROUND(SUM(total_amount), 2) AS revenue FROM orders
+               WHERE status = 'delivered' AND strftime('%Y', order_date) = '2024' GROUP BY month)
+             ORDER BY month"""),
+    _pair(50, "extra", "How did the number of orders change from one month to the next in 2024?",
+          "2024年每个月的订单数比上个月增加或减少了多少？",
+          """SELECT month, orders, change FROM (
+               SELECT month, orders, orders - LAG(orders) OVER (ORDER BY month) AS change FROM (
+                 SELECT strftime('%Y-%m', order_date) AS month, COUNT(*) AS orders FROM orders GROUP BY month))
+             WHERE month BETWEEN '2024-01' AND '2024-12' ORDER BY month"""),
+    _pair(51, "extra", "How many new customers placed their first order in each quarter of 2024?",
+          "2024年每个季度有多少客户下了他们的第一笔订单？",
+          """SELECT (CAST(strftime('%m', first_order) AS INTEGER) + 2) / 3 AS quarter, COUNT(*) AS new_customers
+             FROM (SELECT customer_id, MIN(order_date) AS first_order FROM orders GROUP BY customer_id)
+             WHERE first_order BETWEEN '2024-01-01' AND '2024-12-31' GROUP BY quarter ORDER BY quarter"""),
+    _pair(52, "extra", "In each region, which city has the most customers?",
+          "每个大区里客户最多的城市是哪个？",
+          """SELECT region, city, customers FROM (
+               SELECT r.name AS region, c.city, COUNT(*) AS customers,
+                      RANK() OVER (PARTITION BY r.id ORDER BY COUNT(*) DESC) AS rnk
+               FROM customers AS c JOIN regions AS r ON c.region_id = r.id GROUP BY r.id, r.name, c.city)
+             WHERE rnk = 1 ORDER BY region"""),
+    _pair(53, "extra", "Which customers have spent more on delivered orders than the average customer "
+          "who has any delivered order?",
+          "哪些客户的已签收订单消费总额高于有已签收订单的客户的平均消费？",
+          """SELECT c.name, ROUND(SUM(o.total_amount), 2) AS spent FROM customers AS c
+             JOIN orders AS o ON o.customer_id = c.id WHERE o.status = 'delivered' GROUP BY c.id, c.name
+             HAVING SUM(o.total_amount) > (
+               SELECT AVG(per_customer) FROM (SELECT SUM(total_amount) AS per_customer FROM orders
+                                              WHERE status = 'delivered' GROUP BY customer_id))
+             ORDER BY spent DESC"""),
+]
 
 
 # --- build --------------------------------------------------------------------------------------------------
