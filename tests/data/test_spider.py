@@ -177,3 +177,41 @@ def test_resolve_spider_dir(spider_dir: Path, tmp_path: Path, monkeypatch) -> No
     monkeypatch.chdir(tmp_path)
     with pytest.raises(DataError, match="shared/benchmarks/spider"):
         resolve_spider_dir()
+
+
+@pytest.mark.parametrize("split", ["train", "dev"])
+@pytest.mark.parametrize("style", ["schema", "dbid"])
+def test_export_every_format(spider_dir: Path, schemas, tmp_path: Path, split, style) -> None:
+    from tunesql.data.formats import FORMATS, export, read_records
+
+    examples = load_spider(spider_dir, split, schemas=schemas)
+    expected = {"train": 7000, "dev": 1034}[split]
+    for fmt in FORMATS:
+        path = tmp_path / f"{split}_{style}.{fmt}"
+        assert export(examples, path, fmt, schemas=schemas, style=style) == expected
+        records = read_records(path, fmt)
+        assert len(records) == expected
+        assert [r["id"] for r in records[:3]] == ["0", "1", "2"]
+        first = records[0]
+        user = {
+            "alpaca": lambda r: f"{r['instruction']}\n{r['input']}",
+            "sharegpt": lambda r: r["conversations"][0]["value"],
+            "messages": lambda r: r["messages"][1]["content"],
+        }[fmt](first)
+        assert examples[0].question in user
+        if style == "schema":
+            # The rendered schema of the record's own database is in the prompt.
+            table = schemas[examples[0].db_id].tables[0]
+            assert "CREATE TABLE" in user and table.name in user and table.columns[0].name in user
+        else:
+            assert "CREATE TABLE" not in user and repr(examples[0].db_id) in user
+
+
+def test_schema_prompts_for_databases_without_files(spider_dir: Path, schemas) -> None:
+    """wta_1's .sqlite is missing from this copy; its schema prompt still comes from tables.json."""
+    from tunesql.data.formats import build_prompts
+
+    dev = [ex for ex in load_spider(spider_dir, "dev", schemas=schemas) if ex.db_id == "wta_1"]
+    assert len(dev) == 62
+    prompt = build_prompts(dev[:1], schemas)[0]
+    assert "CREATE TABLE" in prompt.input and "players" in prompt.input

@@ -171,3 +171,32 @@ def require_str(record: Any, name: str, *, path: str, index: int, allow_empty: b
     if not allow_empty and not value.strip():
         raise DataError("must not be empty", path=path, index=index, field=name)
     return value
+
+
+PAIR_FIELDS = ("id", "question", "sql", "db_id", "evidence", "difficulty", "explanation", "dialect")
+
+
+def load_pairs(path: str | Path, db_id: str, *, dialect: str = "sqlite", source: str = "") -> list[Example]:
+    """A hand-written question/SQL file for one database: a JSON list of ``{question, sql}`` objects, each
+    optionally with ``id`` (else its position), ``evidence``, ``difficulty``, ``explanation``; other keys go
+    to ``meta``. This is the shape of the bundled shop pairs and of a company's own evaluation set."""
+    where = str(path)
+    examples: list[Example] = []
+    seen: dict[str, int] = {}
+    for index, record in enumerate(read_json_list(path, "question/SQL pairs")):
+        question = require_str(record, "question", path=where, index=index)
+        sql = require_str(record, "sql", path=where, index=index)
+        data: dict[str, Any] = {
+            "id": record.get("id", str(index)), "question": question.strip(), "sql": sql.strip(),
+            "db_id": record.get("db_id", db_id), "dialect": record.get("dialect", dialect), "source": source,
+        }
+        for name in ("evidence", "difficulty", "explanation"):
+            if record.get(name) is not None:
+                data[name] = record[name]
+        data["meta"] = {k: v for k, v in record.items() if k not in PAIR_FIELDS}
+        ex = Example.from_dict(data, path=where, index=index)
+        if ex.id in seen:
+            raise DataError(f"id {ex.id!r} repeats record {seen[ex.id]}", path=where, index=index, field="id")
+        seen[ex.id] = index
+        examples.append(ex)
+    return examples

@@ -18,10 +18,10 @@ chat in the OpenAI/TRL shape.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
+from tunesql.db.render import RENDER_FORMATS, render_schema
 from tunesql.errors import DataError
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ Style = Literal["schema", "dbid"]
 Direction = Literal["nl2sql", "sql2nl"]
 STYLES = ("schema", "dbid")
 DIRECTIONS = ("nl2sql", "sql2nl")
-SCHEMA_FORMATS = ("ddl", "cards", "mschema", "json")
+SCHEMA_FORMATS = RENDER_FORMATS
 
 DIALECT_NAMES = {"sqlite": "SQLite", "duckdb": "DuckDB", "postgres": "PostgreSQL", "mysql": "MySQL"}
 
@@ -65,13 +65,6 @@ def render_schema_text(schema: Schema, schema_format: str = "ddl", *, samples: b
     """The schema as prompt text, through ``tunesql.db.render.render_schema``."""
     if schema_format not in SCHEMA_FORMATS:
         raise DataError(f"unknown schema format {schema_format!r}; use one of {', '.join(SCHEMA_FORMATS)}")
-    try:
-        from tunesql.db.render import render_schema
-    except ImportError:  # pragma: no cover - only until tunesql.db.render lands
-        if schema_format != "ddl":
-            raise DataError(f"schema format {schema_format!r} needs tunesql.db.render, which is not "
-                            "installed") from None
-        return _fallback_ddl(schema)
     return render_schema(schema, schema_format, samples=samples, comments=comments)
 
 
@@ -162,23 +155,3 @@ def to_chat_messages(prompt: Prompt, system: str | None = None, *,
         messages.append({"role": "assistant", "content": prompt.output})
     return messages
 
-
-_PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def _quote(name: str) -> str:
-    return name if _PLAIN_NAME.match(name) else '"' + name.replace('"', '""') + '"'
-
-
-def _fallback_ddl(schema: Schema) -> str:  # pragma: no cover - only until tunesql.db.render lands
-    """Plain CREATE TABLE statements: columns, types, primary and foreign keys."""
-    blocks = []
-    for table in schema.tables:
-        lines: list[Any] = [f"  {_quote(c.name)} {c.type or 'TEXT'}" for c in table.columns]
-        if table.primary_key:
-            lines.append(f"  PRIMARY KEY ({', '.join(_quote(c) for c in table.primary_key)})")
-        for fk in table.foreign_keys:
-            lines.append(f"  FOREIGN KEY ({', '.join(_quote(c) for c in fk.columns)}) REFERENCES "
-                         f"{_quote(fk.ref_table)} ({', '.join(_quote(c) for c in fk.ref_columns)})")
-        blocks.append(f"CREATE TABLE {_quote(table.name)} (\n" + ",\n".join(lines) + "\n);")
-    return "\n\n".join(blocks)

@@ -47,8 +47,8 @@ def resolve_spider_dir(spider_dir: str | Path | None = None) -> Path:
     if (path / "tables.json").is_file():
         return path
     raise DataError(
-        f"Spider not found: {label} {path} has no tables.json. Pass --spider-dir PATH (the directory holding "
-        f"tables.json, dev.json, train_spider.json and database/) or set {ENV_VAR}."
+        f"Spider not found: {label} {path} ({path.resolve()}) has no tables.json. Pass --spider-dir PATH "
+        f"(the directory holding tables.json, dev.json, train_spider.json and database/) or set {ENV_VAR}."
     )
 
 
