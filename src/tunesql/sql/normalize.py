@@ -113,7 +113,12 @@ def normalize_tree(tree: exp.Expr, dialect: str, *, sql: str | None = None,
     if dialect == "sqlite" and sql is not None:
         ambiguous = _resolve_sqlite_double_quotes(tree, sql, schema)
     _normalize_identifiers(tree, dialect, keep_case=ambiguous)
-    tree = tree.transform(lambda node: simplify_parens(node, dialect), copy=False)
+    for paren in reversed(list(tree.find_all(exp.Paren))):  # innermost first, so ((a)) unwraps fully
+        simpler = simplify_parens(paren, dialect)
+        if simpler is not paren:
+            if paren is tree:
+                tree = simpler
+            paren.replace(simpler)
     for join in tree.find_all(exp.Join):
         kind = (join.args.get("kind") or "").upper()
         if kind == "INNER" or (kind == "OUTER" and join.args.get("side")):
@@ -156,10 +161,7 @@ def _resolve_sqlite_double_quotes(tree: exp.Expr, sql: str, schema: Schema | Non
         ident = col.this
         if col.args.get("table") or not isinstance(ident, exp.Identifier) or not _is_double_quoted(ident, sql):
             continue
-        if known is not None:
-            is_string = ident.name.lower() not in known
-        else:
-            is_string = _in_value_position(col)
+        is_string = ident.name.lower() not in known if known is not None else _in_value_position(col)
         if is_string:
             col.replace(exp.Literal.string(ident.name))
         elif known is None:
@@ -167,9 +169,10 @@ def _resolve_sqlite_double_quotes(tree: exp.Expr, sql: str, schema: Schema | Non
     return unclear
 
 
-def _normalize_identifiers(tree: exp.Expr, dialect: str, keep_case: set[int]) -> None:
+def _normalize_identifiers(tree: exp.Expr, dialect: str, keep_case: set[int], *,
+                           force_lower: bool = False) -> None:
     strategy = Dialect.get_or_raise(dialect).NORMALIZATION_STRATEGY
-    quoted_insensitive = strategy == NormalizationStrategy.CASE_INSENSITIVE or dialect == "mysql"
+    quoted_insensitive = force_lower or strategy == NormalizationStrategy.CASE_INSENSITIVE or dialect == "mysql"
     for ident in tree.find_all(exp.Identifier):
         if id(ident) in keep_case:
             continue
@@ -201,7 +204,7 @@ def _binding(scope: Scope | None, name: str) -> tuple[Scope, object] | None:
 def _canonical_table_aliases(tree: exp.Query) -> None:
     try:
         scopes, owner = _scope_of_columns(tree)
-    except Exception:  # noqa: BLE001 - scope building fails on odd trees; then aliases stay as written
+    except Exception:  # scope building fails on odd trees; then aliases stay as written
         return
     columns = [c for s in scopes for c in s.columns if owner.get(id(c)) is s]
 
@@ -211,50 +214,87 @@ def _canonical_table_aliases(tree: exp.Query) -> None:
         if col.table and len(scope.selected_sources) == 1 and col.table in scope.selected_sources:
             col.set("table", None)
 
-    # Base tables, counted over the whole query; names taken by CTEs, derived tables or aliases.
-    table_nodes: list[tuple[Scope, str, exp.Table]] = []
-    taken: set[str] = set()
-    counts: dict[str, int] = {}
-    for scope in reversed(scopes):  # outermost first: aliases numbered in reading order
+    # Every base-table source, and the names in the table namespace that are not base tables.
+    sources: list[tuple[Scope, str, exp.Table]] = []
+    other_names: set[str] = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    for scope in scopes:
         for name, (node, source) in scope.selected_sources.items():
             alias_node = node.args.get("alias") if isinstance(node, exp.Table) else None
             if isinstance(source, exp.Table) and not (alias_node is not None and alias_node.columns):
-                table_nodes.append((scope, name, node))
-                counts[node.name] = counts.get(node.name, 0) + 1
-                if node.alias and node.alias != node.name:
-                    taken.add(node.alias)
+                sources.append((scope, name, node))
             else:
-                taken.add(name)
-    for cte in tree.find_all(exp.CTE):
-        taken.add(cte.alias_or_name)
-    # Canonical aliases must not collide with a name in the table namespace that survives the renaming.
-    reserved = set(counts) | {n for n in taken if n not in {node.alias for _, _, node in table_nodes}}
+                other_names.add(name)
+    is_source = {(id(s), n) for s, n, _ in sources}
 
-    positions = {id(n): i for i, n in enumerate(tree.walk())}
-    table_nodes.sort(key=lambda item: positions.get(id(item[2]), -1))
-    renames: dict[tuple[int, str], str] = {}
-    k = 0
-    for scope, name, node in table_nodes:
-        if counts[node.name] == 1 and node.name not in taken:
-            new, alias = node.name, None
-        else:
-            k += 1
-            while f"t{k}" in reserved:
-                k += 1
-            new = alias = f"t{k}"
-        renames[(id(scope), name)] = new
-        if alias is None:
-            node.set("alias", None)
-        else:
-            node.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
-
+    # Which sources qualified columns bind to, and through which scopes each reference passes.
+    bindings: list[tuple[exp.Column, tuple[int, str], list[Scope]]] = []
     for col in columns:
         if not col.table:
             continue
-        bound = _binding(owner[id(col)], col.table)
-        if bound is None:
+        path: list[Scope] = []
+        scope: Scope | None = owner[id(col)]
+        while scope is not None and col.table not in scope.selected_sources:
+            path.append(scope)
+            scope = scope.parent
+        if scope is None:
             continue
-        new = renames.get((id(bound[0]), col.table))
-        if new is not None and new != col.table:
-            col.set("table", exp.to_identifier(new))
+        path.append(scope)
+        bindings.append((col, (id(scope), col.table), path))
+    referenced = {key for _, key, _ in bindings if key in is_source}
 
+    # Referenced tables: the table name when the table is referenced once in the query, else an alias.
+    counts: dict[str, int] = {}
+    for scope, name, node in sources:
+        if (id(scope), name) in referenced:
+            counts[node.name] = counts.get(node.name, 0) + 1
+    final: dict[tuple[int, str], str | None] = {}  # None: needs a canonical alias
+    for scope, name, node in sources:
+        if (id(scope), name) in referenced:
+            unique = counts[node.name] == 1 and node.name not in other_names
+            final[(id(scope), name)] = node.name if unique else None
+
+    # Names that qualified references need to see, per scope they pass through.
+    seen_through: dict[int, set[tuple[str, tuple[int, str]]]] = {}
+    for _, key, path in bindings:
+        target = final.get(key)
+        if target is not None:
+            for scope in path:
+                seen_through.setdefault(id(scope), set()).add((target, key))
+
+    # Unreferenced tables: no alias, unless the bare table name would capture or clash with another name.
+    used_in_scope: dict[int, set[str]] = {}
+    for (sid, _), target in final.items():
+        if target is not None:
+            used_in_scope.setdefault(sid, set()).add(target)
+    for scope, name, node in sources:
+        key = (id(scope), name)
+        if key in final:
+            continue
+        clash = (
+            node.name in other_names
+            or node.name in used_in_scope.get(id(scope), set())
+            or any(t == node.name and k != key for t, k in seen_through.get(id(scope), set()))
+        )
+        final[key] = None if clash else node.name
+        if not clash:
+            used_in_scope.setdefault(id(scope), set()).add(node.name)
+
+    # Canonical aliases t1, t2, ... in reading order, skipping names the query already uses for tables.
+    reserved = {n.name for _, _, n in sources} | other_names
+    positions = {id(n): i for i, n in enumerate(tree.walk())}
+    k = 0
+    for scope, name, node in sorted(sources, key=lambda item: positions.get(id(item[2]), -1)):
+        key = (id(scope), name)
+        if final[key] is None:
+            k += 1
+            while f"t{k}" in reserved:
+                k += 1
+            final[key] = f"t{k}"
+            node.set("alias", exp.TableAlias(this=exp.to_identifier(f"t{k}")))
+        else:
+            node.set("alias", None)
+
+    for col, key, _ in bindings:
+        target = final.get(key)
+        if target is not None and target != col.table:
+            col.set("table", exp.to_identifier(target))

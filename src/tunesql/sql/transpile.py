@@ -9,6 +9,7 @@ whose message names the dialects involved, so a user can tell a bad query from a
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import sqlglot
 from sqlglot import exp
@@ -16,6 +17,9 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ErrorLevel, ParseError, TokenError, UnsupportedError
 
 from tunesql.errors import SQLSyntaxError
+
+if TYPE_CHECKING:
+    from tunesql.db.schema import Schema
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
@@ -94,8 +98,13 @@ def parse_statement(sql: str, dialect: str, *, queries_only: bool = False) -> ex
     return tree
 
 
-def transpile_sql(sql: str, read: str, write: str, *, pretty: bool = False, strict: bool = False) -> str:
+def transpile_sql(sql: str, read: str, write: str, *, pretty: bool = False, strict: bool = False,
+                  schema: Schema | None = None) -> str:
     """Translate one statement from dialect ``read`` to dialect ``write``.
+
+    From SQLite, ``"text"`` that SQLite would read as a string (Spider writes ``country = "France"``) becomes a
+    string literal first, since every other engine would look for a column: with ``schema``, any double-quoted
+    name that is no column; without, those in value position (see ``normalize``, rule 2).
 
     ``strict`` makes sqlglot's "unsupported in the target dialect" warnings errors (SQLSyntaxError) instead of
     best-effort output. Raises ValueError for an unknown dialect, SQLSyntaxError when the SQL does not parse in
@@ -106,6 +115,10 @@ def transpile_sql(sql: str, read: str, write: str, *, pretty: bool = False, stri
         tree = parse_statement(sql, read)
     except SQLSyntaxError as e:
         raise SQLSyntaxError(f"cannot transpile {read} -> {write}: {e}") from e
+    if read == "sqlite":
+        from tunesql.sql.normalize import _resolve_sqlite_double_quotes
+
+        _resolve_sqlite_double_quotes(tree, sql, schema)
     try:
         return tree.sql(
             dialect=write,
