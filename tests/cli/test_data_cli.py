@@ -20,13 +20,16 @@ def _invoke(*args: str):
 
 def test_spider_train_alpaca_schema(spider_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = _invoke("spider", "--split", "train", "--format", "alpaca", "--prompt", "schema",
+    # Schemas from the databases (the default); no samples keeps introspecting ~140 databases quick.
+    result = _invoke("spider", "--split", "train", "--format", "alpaca", "--prompt", "schema", "--samples", "0",
                      "--spider-dir", str(spider_dir), "--out", str(out))
     assert result.exit_code == 0, result.output
     path = out / "spider_train_schema-ddl_nl2sql_alpaca.json"
     assert "wrote 7000 records" in result.output and str(path) in result.output
+    assert "schemas of 140 databases:" in result.output and "(no samples)" in result.output
     records = json.loads(path.read_text(encoding="utf-8"))
     assert len(records) == 7000 and "CREATE TABLE" in records[0]["input"]
+    assert " e.g. " not in records[0]["input"]
     info = json.loads((out / "dataset_info.json").read_text(encoding="utf-8"))
     assert info["spider_train_schema-ddl_nl2sql_alpaca"]["file_name"] == path.name
 
@@ -49,6 +52,71 @@ def test_spider_dev_other_options(spider_dir: Path, tmp_path: Path, monkeypatch,
     text = path.read_text(encoding="utf-8")
     count = len(text.splitlines()) if fmt == "messages" else len(json.loads(text))
     assert count == 1034
+
+
+def _first_row(db: Path, sql: str):
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql).fetchone()
+    finally:
+        conn.close()
+
+
+def test_spider_dev_mschema_from_the_databases(spider_dir: Path, tmp_path: Path) -> None:
+    result = _invoke("spider", "--split", "dev", "--schema-format", "mschema", "--spider-dir", str(spider_dir),
+                     "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "wrote 1034 records" in result.output
+    assert "schemas of 20 databases:" in result.output and "(3 sample values per column)" in result.output
+    assert "from tables.json (no .sqlite file:" in result.output and "wta_1" in result.output
+    records = json.loads((tmp_path / "spider_dev_schema-mschema_nl2sql_alpaca.json").read_text(encoding="utf-8"))
+    assert len(records) == 1034
+    text = records[0]["input"]
+    assert records[0]["output"] == "SELECT count(*) FROM singer"
+    (country,) = _first_row(spider_dir / "database" / "concert_singer" / "concert_singer.sqlite",
+                            "SELECT Country FROM singer WHERE Country IS NOT NULL LIMIT 1")
+    assert f"(Country:TEXT, Examples: [{country}, " in text
+    assert "(concert_ID:INT, Primary Key, " in text and "(Singer_ID:TEXT, Primary Key, " in text
+    assert "NUMBER" not in text
+    wta = next(r["input"] for r in records if "【DB_ID】 wta_1" in r["input"])
+    assert "Examples:" not in wta and "NUMBER" in wta  # tables.json's schema: no file to sample
+
+
+def test_spider_schema_source_tables(spider_dir: Path, tmp_path: Path) -> None:
+    result = _invoke("spider", "--split", "dev", "--schema-format", "mschema", "--schema-source", "tables",
+                     "--spider-dir", str(spider_dir), "--out", str(tmp_path), "--limit", "3")
+    assert result.exit_code == 0, result.output
+    assert "schemas of" not in result.output
+    records = json.loads((tmp_path / "spider_dev_schema-mschema_nl2sql_alpaca.json").read_text(encoding="utf-8"))
+    assert len(records) == 3 and "(Capacity:NUMBER)" in records[0]["input"]
+    assert "Examples:" not in records[0]["input"]
+    result = _invoke("spider", "--split", "dev", "--schema-source", "files", "--out", str(tmp_path))
+    assert result.exit_code == 2 and "files" in result.output
+    result = _invoke("spider", "--split", "dev", "--samples", "-1", "--out", str(tmp_path))
+    assert result.exit_code == 2
+
+
+def test_spider_missing_database_falls_back(spider_dir: Path, tmp_path: Path) -> None:
+    """A copy of the Spider layout with only concert_singer's database: pets_1 (records 45-86) falls back."""
+    import shutil
+
+    root = tmp_path / "spider"
+    (root / "database" / "concert_singer").mkdir(parents=True)
+    for name in ("tables.json", "dev.json"):
+        shutil.copyfile(spider_dir / name, root / name)
+    shutil.copyfile(spider_dir / "database" / "concert_singer" / "concert_singer.sqlite",
+                    root / "database" / "concert_singer" / "concert_singer.sqlite")
+    result = _invoke("spider", "--split", "dev", "--schema-format", "mschema", "--limit", "50", "--samples", "2",
+                     "--spider-dir", str(root), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 0, result.output
+    assert ("schemas of 2 databases: 1 read from their SQLite files (2 sample values per column), "
+            "1 from tables.json (no .sqlite file: pets_1)") in result.output
+    records = json.loads((tmp_path / "o" / "spider_dev_schema-mschema_nl2sql_alpaca.json").read_text())
+    assert len(records) == 50
+    assert "Examples:" in records[0]["input"] and "Examples:" not in records[49]["input"]
+    assert "【DB_ID】 pets_1" in records[49]["input"]
 
 
 def test_two_exports_share_dataset_info(spider_dir: Path, tmp_path: Path) -> None:
@@ -85,6 +153,16 @@ def test_shop(tmp_path: Path) -> None:
     pairs = json.loads(resources.files("tunesql.resources").joinpath("shop_pairs.json").read_text())
     records = json.loads((tmp_path / "shop_all_schema-ddl_nl2sql_alpaca.json").read_text(encoding="utf-8"))
     assert len(records) == len(pairs) and [r["id"] for r in records] == [str(p["id"]) for p in pairs]
+    three = _shop_mschema(tmp_path / "three")
+    one = _shop_mschema(tmp_path / "one", "--samples", "1")
+    assert "Examples: [" in three and "Examples: [" in one and len(one) < len(three)
+    assert "Examples:" not in _shop_mschema(tmp_path / "none", "--samples", "0")
+
+
+def _shop_mschema(out: Path, *args: str) -> str:
+    result = _invoke("shop", "--schema-format", "mschema", "--limit", "1", "--out", str(out), *args)
+    assert result.exit_code == 0, result.output
+    return json.loads((out / "shop_all_schema-mschema_nl2sql_alpaca.json").read_text(encoding="utf-8"))[0]["input"]
 
 
 def test_errors(spider_dir: Path, tmp_path: Path, monkeypatch) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tunesql.data.bird import bird_db_path, load_bird, load_bird_schemas
+from tunesql.data.bird import bird_db_path, load_bird, load_bird_db_schemas, load_bird_schemas
 from tunesql.data.formats import export, read_records
 from tunesql.errors import DataError
 
@@ -96,3 +96,36 @@ def test_missing_dir(tmp_path) -> None:
         load_bird(tmp_path, "dev")
     with pytest.raises(DataError, match="unknown BIRD split"):
         load_bird(tmp_path, "test")  # type: ignore[arg-type]
+
+
+def test_db_schemas_from_the_databases(tmp_path) -> None:
+    """Introspected from dev_databases/<db>/<db>.sqlite; a db_id without a file falls back to the tables file."""
+    import sqlite3
+
+    root = make_bird(tmp_path / "bird")
+    tables = [*TABLES, {**TABLES[0], "db_id": "no_file"}]
+    (root / "dev_tables.json").write_text(json.dumps(tables))
+    conn = sqlite3.connect(bird_db_path(root, "dev", "card_games"))
+    conn.executescript("""
+        CREATE TABLE sets (code TEXT PRIMARY KEY, releaseDate DATE);
+        CREATE TABLE cards (id INTEGER PRIMARY KEY, name TEXT, setCode TEXT);
+        INSERT INTO sets VALUES ('10E', '2007-07-13'), ('2ED', '1993-12-01');
+        INSERT INTO cards VALUES (1, 'Ancestor''s Chosen', '10E'), (2, 'Angel of Mercy', '10E');
+    """)
+    conn.close()
+    messages: list[str] = []
+    schemas = load_bird_db_schemas(root, "dev", ["card_games", "no_file", "card_games"], samples=2,
+                                   notify=messages.append)
+    cards = schemas["card_games"].table("cards")
+    assert cards.column("name").samples == ["Ancestor's Chosen", "Angel of Mercy"]
+    assert schemas["card_games"].table("sets").column("releaseDate").type == "DATE"
+    # The database declares no foreign key; the tables file's cards.setCode -> sets.code is kept.
+    assert [(fk.columns, fk.ref_table, fk.ref_columns) for fk in cards.foreign_keys] == [
+        (["setCode"], "sets", ["code"])]
+    assert schemas["no_file"].table("cards").column("id").type == "integer"  # from dev_tables.json
+    assert messages == ["schemas of 2 databases: 1 read from their SQLite files (2 sample values per column), "
+                        "1 from tables.json (no .sqlite file: no_file); tables.json's foreign keys kept for 1 "
+                        "table(s) that declare none"]
+    out = tmp_path / "out.json"
+    export(load_bird(root, "dev"), out, "alpaca", schemas=schemas, schema_format="mschema")
+    assert "Examples: [10E, 2ED]" in read_records(out)[0]["input"]

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from tunesql.data.spider import (
+    find_db_file,
+    load_db_schemas,
     load_spider,
     load_spider_schemas,
     resolve_spider_dir,
@@ -215,3 +217,144 @@ def test_schema_prompts_for_databases_without_files(spider_dir: Path, schemas) -
     assert len(dev) == 62
     prompt = build_prompts(dev[:1], schemas)[0]
     assert "CREATE TABLE" in prompt.input and "players" in prompt.input
+
+
+# --- schemas introspected from the .sqlite files ---------------------------------------------------------------
+
+
+def _read_db(path: Path, sql: str) -> list[tuple]:
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def test_db_schemas_have_declared_types_real_keys_and_samples(spider_dir: Path, schemas) -> None:
+    messages: list[str] = []
+    db = load_db_schemas(spider_dir, ["concert_singer", "concert_singer"], samples=3, tables_json_schemas=schemas,
+                         notify=messages.append)
+    assert list(db) == ["concert_singer"]
+    concert = db["concert_singer"]
+    assert concert.name == "concert_singer" and concert.dialect == "sqlite"
+    # tables.json keeps only concert_ID as singer_in_concert's key; the database declares both columns.
+    assert schemas["concert_singer"].table("singer_in_concert").primary_key == ["concert_ID"]
+    assert concert.table("singer_in_concert").primary_key == ["concert_ID", "Singer_ID"]
+    # Declared types (`"Capacity" int`; SQLite's catalog reports them upper-cased) instead of tables.json's labels.
+    assert schemas["concert_singer"].table("stadium").column("Capacity").type == "number"
+    declared = dict(_read_db(spider_db_path(spider_dir, "concert_singer"),
+                             "SELECT name, type FROM pragma_table_info('stadium')"))
+    assert concert.table("stadium").column("Capacity").type == declared["Capacity"] == "INT"
+    assert concert.table("singer").column("Name").type.lower() == "text"
+    assert concert.table("singer").column("Is_male").type.lower() == "bool"
+    names = [r[0] for r in _read_db(spider_db_path(spider_dir, "concert_singer"), "SELECT Name FROM singer")]
+    samples = concert.table("singer").column("Name").samples
+    assert len(samples) == 3 and set(samples) <= set(names) and names[0] in samples
+    assert messages == ["schemas of 1 database: 1 read from their SQLite files (3 sample values per column)"]
+
+
+def test_mschema_prompts_from_the_database(spider_dir: Path, schemas) -> None:
+    from tunesql.data.formats import build_prompts
+
+    dev = [ex for ex in load_spider(spider_dir, "dev", schemas=schemas) if ex.db_id == "concert_singer"]
+    db = load_db_schemas(spider_dir, {ex.db_id for ex in dev}, tables_json_schemas=schemas, notify=lambda m: None)
+    text = build_prompts(dev[:1], db, schema_format="mschema")[0].input
+    (first_name,) = _read_db(spider_db_path(spider_dir, "concert_singer"),
+                             "SELECT Name FROM singer WHERE Name IS NOT NULL LIMIT 1")[0]
+    assert "Examples: [" in text and first_name in text
+    assert "(Capacity:INT, Examples: [" in text and "(Name:TEXT, Examples: [" in text
+    assert "NUMBER" not in text
+    in_concert = text.split("# Table: singer_in_concert", 1)[1].split("# Table:", 1)[0]
+    assert "(concert_ID:INT, Primary Key, " in in_concert and "(Singer_ID:TEXT, Primary Key, " in in_concert
+    assert "singer_in_concert.Singer_ID=singer.Singer_ID" in text
+    without = build_prompts(dev[:1], load_db_schemas(spider_dir, ["concert_singer"], samples=0,
+                                                     tables_json_schemas=schemas, notify=lambda m: None),
+                            schema_format="mschema")[0].input
+    assert "Examples:" not in without and "(Capacity:INT)" in without
+
+
+def test_every_dev_prompt_from_the_databases(spider_dir: Path, schemas) -> None:
+    """All 1034 dev prompts build from the introspected schemas; wta_1 (no file here) falls back."""
+    from tunesql.data.formats import build_prompts
+
+    dev = load_spider(spider_dir, "dev", schemas=schemas)
+    messages: list[str] = []
+    db = load_db_schemas(spider_dir, [ex.db_id for ex in dev], samples=0, tables_json_schemas=schemas,
+                         row_counts=False, notify=messages.append)
+    assert len(db) == 20 and len(build_prompts(dev, db, schema_format="mschema")) == 1034
+    expected_missing = sorted(d for d in db if find_db_file(spider_dir, d) is None)
+    assert db["wta_1"] is schemas["wta_1"] and "wta_1" in expected_missing
+    assert f"{len(expected_missing)} from tables.json (no .sqlite file: {', '.join(expected_missing)})" in messages[0]
+
+
+@pytest.fixture
+def spider_layout(spider_dir: Path, tmp_path: Path):
+    """A Spider-shaped directory in tmp_path holding tables.json and copies of the given databases only."""
+
+    def make(*db_ids: str) -> Path:
+        root = tmp_path / "spider"
+        (root / "database").mkdir(parents=True)
+        shutil.copyfile(spider_dir / "tables.json", root / "tables.json")
+        for db_id in db_ids:
+            (root / "database" / db_id).mkdir()
+            shutil.copyfile(spider_db_path(spider_dir, db_id), root / "database" / db_id / f"{db_id}.sqlite")
+        return root
+
+    return make
+
+
+def test_missing_database_falls_back_to_tables_json(spider_layout) -> None:
+    root = spider_layout("concert_singer")
+    assert find_db_file(root, "concert_singer") is not None and find_db_file(root, "pets_1") is None
+    (root / "database" / "car_1").mkdir()
+    (root / "database" / "car_1" / "car_1.sqlite").write_bytes(b"not a database" * 100)
+    messages: list[str] = []
+    ticks: list[int] = []
+    db = load_db_schemas(root, ["concert_singer", "pets_1", "car_1"], notify=messages.append,
+                         progress=ticks.append)  # tables.json read from root
+    assert ticks == [1, 1, 1]
+    assert db["concert_singer"].table("stadium").column("Capacity").type == "INT"
+    assert db["pets_1"].table("Student").column("Age").type == "number"  # tables.json's label
+    assert all(not c.samples for t in db["pets_1"].tables for c in t.columns)
+    (message,) = messages
+    assert message.startswith("schemas of 3 databases: 1 read from their SQLite files")
+    assert "2 from tables.json (no .sqlite file: pets_1; cannot open it (" in message and "): car_1" in message
+
+
+def test_missing_database_without_tables_json_entry(spider_layout) -> None:
+    root = spider_layout()
+    with pytest.raises(DataError, match=r"'pets_1': no \.sqlite file"):
+        load_db_schemas(root / "database", ["pets_1"])  # a databases root: no tables.json to fall back on
+
+
+def test_tables_json_foreign_keys_kept_where_the_database_declares_none(tmp_path: Path) -> None:
+    import sqlite3
+
+    (tmp_path / "shop").mkdir()
+    conn = sqlite3.connect(tmp_path / "shop" / "shop.sqlite")
+    conn.executescript("""
+        CREATE TABLE Customer (id INTEGER PRIMARY KEY, name VARCHAR(40));
+        CREATE TABLE purchase (id INTEGER PRIMARY KEY, customer_id INTEGER, amount REAL);
+        CREATE TABLE note (id INTEGER PRIMARY KEY, purchase_id INTEGER REFERENCES purchase(id));
+        INSERT INTO Customer VALUES (1, 'Ada'), (2, 'Bo');
+    """)
+    conn.close()
+    entry = {
+        "db_id": "shop", "table_names_original": ["customer", "purchase", "note"],
+        "column_names_original": [[-1, "*"], [0, "ID"], [0, "name"], [1, "id"], [1, "customer_id"],
+                                  [1, "amount"], [2, "id"], [2, "purchase_id"]],
+        "column_types": ["text", "number", "text", "number", "number", "number", "number", "number"],
+        "primary_keys": [1, 3, 6], "foreign_keys": [[4, 1], [7, 1]],
+    }
+    (tmp_path / "tables.json").write_text(json.dumps([entry]))
+    messages: list[str] = []
+    schema = load_db_schemas(tmp_path, ["shop"], notify=messages.append)["shop"]
+    fks = {t.name: [(fk.columns, fk.ref_table, fk.ref_columns) for fk in t.foreign_keys] for t in schema.tables}
+    # purchase declares no foreign key: tables.json's, with the database's spelling of the names.
+    assert fks["purchase"] == [(["customer_id"], "Customer", ["id"])]
+    # note declares its own, which wins over tables.json's (wrong) one.
+    assert fks["note"] == [(["purchase_id"], "purchase", ["id"])]
+    assert schema.table("Customer").column("name").samples == ["Ada", "Bo"]
+    assert "tables.json's foreign keys kept for 1 table(s) that declare none" in messages[0]

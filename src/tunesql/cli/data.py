@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -26,6 +27,9 @@ FORMATS = ("alpaca", "sharegpt", "messages")
 PROMPTS = ("schema", "dbid")
 DIRECTIONS = ("nl2sql", "sql2nl")
 SCHEMA_FORMATS = ("ddl", "cards", "mschema", "json")
+SCHEMA_SOURCES = ("db", "tables")
+ROW_COUNT_FORMATS = ("cards", "json")
+"""Schema formats that show row counts; only these pay for ``count(*)`` on every table (BIRD's are large)."""
 BIRD_ENV = "TUNESQL_BIRD_DIR"
 
 
@@ -34,6 +38,8 @@ class Corpus:
     examples: list[Example]
     schemas: dict[str, Schema]
     split: str
+    root: Path | None = None
+    """Spider / BIRD only: where the databases can be introspected from (see ``db_schemas``)."""
 
 
 def _choice(value: str, allowed: tuple[str, ...], hint: str) -> str:
@@ -43,8 +49,13 @@ def _choice(value: str, allowed: tuple[str, ...], hint: str) -> str:
 
 
 def load_corpus(source: str, split: str | None, *, spider_dir: Path | None = None,
-                data_dir: Path | None = None) -> Corpus:
-    """Load ``source`` (one of SOURCES) with the schemas its prompts need."""
+                data_dir: Path | None = None, samples: int = 3) -> Corpus:
+    """Load ``source`` (one of SOURCES) with the schemas its prompts need.
+
+    Spider and BIRD come with their tables.json schemas (cheap); ``db_schemas`` swaps in the introspected ones
+    for just the databases an export uses. The shop database is introspected here, with ``samples`` values
+    per column.
+    """
     if source in ("spider", "bird"):
         if split not in ("train", "dev"):
             raise DataError(f"{source} needs --split train or --split dev")
@@ -55,7 +66,7 @@ def load_corpus(source: str, split: str | None, *, spider_dir: Path | None = Non
 
         root = resolve_spider_dir(spider_dir or data_dir)
         schemas = load_spider_schemas(root / "tables.json")
-        return Corpus(load_spider(root, split, schemas=schemas), schemas, split)  # type: ignore[arg-type]
+        return Corpus(load_spider(root, split, schemas=schemas), schemas, split, root)  # type: ignore[arg-type]
     if source == "bird":
         from tunesql.data.bird import load_bird, load_bird_schemas
 
@@ -63,7 +74,7 @@ def load_corpus(source: str, split: str | None, *, spider_dir: Path | None = Non
         if root is None:
             raise DataError(f"BIRD has no default location: pass --data-dir PATH or set {BIRD_ENV}")
         schemas = load_bird_schemas(root, split)  # type: ignore[arg-type]
-        return Corpus(load_bird(root, split, schemas=schemas), schemas, split)  # type: ignore[arg-type]
+        return Corpus(load_bird(root, split, schemas=schemas), schemas, split, root)  # type: ignore[arg-type]
     if source == "sql-create-context":
         from tunesql.data.sql_create_context import (
             load_sql_create_context,
@@ -85,10 +96,29 @@ def load_corpus(source: str, split: str | None, *, spider_dir: Path | None = Non
 
         pairs = data_dir or Path(str(resources.files("tunesql.resources").joinpath("shop_pairs.json")))
         with open_database(None) as db:
-            schema = db.schema()
+            schema = db.schema(samples=samples)
             examples = load_pairs(pairs, db.name, dialect=db.dialect, source="shop")
         return Corpus(examples, {db.name: schema}, "all")
     raise DataError(f"unknown source {source!r}; use one of {', '.join(SOURCES)}")
+
+
+def db_schemas(source: str, corpus: Corpus, examples: list[Example], *, samples: int, row_counts: bool,
+               progress: Callable[[int], None] | None = None,
+               notify: Callable[[str], None] | None = None) -> dict[str, Schema]:
+    """Spider / BIRD: the schemas of the databases ``examples`` use, introspected from their SQLite files once
+    each (tables.json's for missing files); other sources keep the schemas they were loaded with."""
+    db_ids = [ex.db_id for ex in examples]
+    if source == "spider" and corpus.root is not None:
+        from tunesql.data.spider import load_db_schemas
+
+        return load_db_schemas(corpus.root, db_ids, samples, corpus.schemas, row_counts=row_counts,
+                               progress=progress, notify=notify)
+    if source == "bird" and corpus.root is not None:
+        from tunesql.data.bird import load_bird_db_schemas
+
+        return load_bird_db_schemas(corpus.root, corpus.split, db_ids, samples,  # type: ignore[arg-type]
+                                    corpus.schemas, row_counts=row_counts, progress=progress, notify=notify)
+    return corpus.schemas
 
 
 def dataset_name(source: str, split: str, prompt: str, direction: str, schema_format: str) -> str:
@@ -110,6 +140,13 @@ def export_cmd(
         = "nl2sql",
     schema_format: Annotated[str, typer.Option(help="How the schema is rendered: ddl, cards, mschema, json.")]
         = "ddl",
+    schema_source: Annotated[str, typer.Option(
+        help="spider, bird: db introspects each database's .sqlite file (declared types, real keys, sample "
+             "values; tables.json for missing files) or tables reads only tables.json (fast, no database "
+             "files needed).")] = "db",
+    samples: Annotated[int, typer.Option(
+        help="Distinct sample values per column in the schema (0 = none); with --schema-source db and for "
+             "shop.", min=0)] = 3,
     out: Annotated[Path, typer.Option(help="Directory for the data file and dataset_info.json.")]
         = Path("out/data"),
     spider_dir: Annotated[Path | None, typer.Option(
@@ -135,14 +172,25 @@ def export_cmd(
     _choice(prompt, PROMPTS, "--prompt")
     _choice(direction, DIRECTIONS, "--direction")
     _choice(schema_format, SCHEMA_FORMATS, "--schema-format")
+    _choice(schema_source, SCHEMA_SOURCES, "--schema-source")
     with fail_cleanly():
         started = time.perf_counter()
-        corpus = load_corpus(source, split, spider_dir=spider_dir, data_dir=data_dir)
+        corpus = load_corpus(source, split, spider_dir=spider_dir, data_dir=data_dir, samples=samples)
         examples = corpus.examples[:limit] if limit else corpus.examples
+        schemas = corpus.schemas
+        if prompt == "schema" and schema_source == "db":
+            n_dbs = len({ex.db_id for ex in examples})
+            notes: list[str] = []  # echoed once the progress bar is gone
+            with _progress(n_dbs, f"reading database schemas ({source} {corpus.split})") as advance:
+                schemas = db_schemas(source, corpus, examples, samples=samples,
+                                     row_counts=schema_format in ROW_COUNT_FORMATS, progress=advance,
+                                     notify=notes.append)
+            for note in notes:
+                typer.echo(note)
         stem = name or dataset_name(source, corpus.split, prompt, direction, schema_format)
         file_name = f"{stem}_{fmt}{SUFFIXES[fmt]}"
-        with _progress(len(examples), f"{source} {corpus.split}") as advance:
-            prompts = build_prompts(examples, corpus.schemas, style=prompt, direction=direction,
+        with _progress(len(examples), f"building prompts ({source} {corpus.split})") as advance:
+            prompts = build_prompts(examples, schemas, style=prompt, direction=direction,
                                     schema_format=schema_format, system=system, progress=advance)
         records = (format_record(p, fmt, example=ex) for p, ex in zip(prompts, examples, strict=True))
         n = write_records(records, out / file_name, fmt)
@@ -154,10 +202,10 @@ def export_cmd(
 
 
 class _progress:
-    """A rich progress bar on stderr while prompts are built (silent when stderr is not a terminal)."""
+    """A rich progress bar on stderr while a long step runs (silent when stderr is not a terminal)."""
 
-    def __init__(self, total: int, label: str) -> None:
-        self.total, self.label = total, label
+    def __init__(self, total: int, description: str) -> None:
+        self.total, self.description = total, description
         self._bar = None
 
     def __enter__(self):
@@ -170,7 +218,7 @@ class _progress:
         self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                              TimeElapsedColumn(), console=console, transient=True)
         self._bar.start()
-        task = self._bar.add_task(f"building prompts ({self.label})", total=self.total)
+        task = self._bar.add_task(self.description, total=self.total)
         bar = self._bar
         return lambda n: bar.advance(task, n)
 

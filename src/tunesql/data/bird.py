@@ -9,15 +9,19 @@ holding ``dev/`` and ``train/``):
 - ``dev_databases/<db_id>/<db_id>.sqlite`` / ``train_databases/…``.
 
 Example ids are ``question_id`` where present, else the 0-based position in the file.
+
+Schemas come from the tables file (``load_bird_schemas``) or, with types, keys and sample values, from the
+databases themselves (``load_bird_db_schemas``, the same loader as Spider's ``load_db_schemas``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Literal
 
 from tunesql.data.example import Example, read_json_list, require_str
-from tunesql.data.spider import load_spider_schemas
+from tunesql.data.spider import load_db_schemas, load_spider_schemas
 from tunesql.db.schema import Schema
 from tunesql.errors import DataError
 
@@ -47,6 +51,31 @@ def bird_db_path(bird_dir: str | Path, split: Split, db_id: str) -> Path:
 def load_bird_schemas(bird_dir: str | Path, split: Split) -> dict[str, Schema]:
     """The split's schemas from ``<split>_tables.json``, keyed by db_id."""
     return load_spider_schemas(bird_split_dir(bird_dir, split) / f"{split}_tables.json")
+
+
+def bird_db_root(bird_dir: str | Path, split: Split) -> Path:
+    """``<split dir>/<split>_databases``: the directory holding one folder per database."""
+    return bird_split_dir(bird_dir, split) / f"{split}_databases"
+
+
+def load_bird_db_schemas(
+    bird_dir: str | Path,
+    split: Split,
+    db_ids: Iterable[str],
+    samples: int = 3,
+    tables_json_schemas: dict[str, Schema] | None = None,
+    *,
+    row_counts: bool = True,
+    progress: Callable[[int], None] | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> dict[str, Schema]:
+    """The schemas of ``db_ids`` introspected from ``<split>_databases``, falling back to ``<split>_tables.json``
+    for missing files (see ``spider.load_db_schemas``). BIRD's tables are large: pass ``row_counts=False``
+    when the prompt format shows no row counts, as ``count(*)`` scans each table."""
+    if tables_json_schemas is None:
+        tables_json_schemas = load_bird_schemas(bird_dir, split)
+    return load_db_schemas(bird_db_root(bird_dir, split), db_ids, samples, tables_json_schemas,
+                           row_counts=row_counts, progress=progress, notify=notify)
 
 
 def load_bird(bird_dir: str | Path, split: Split = "dev", *,

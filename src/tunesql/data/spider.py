@@ -7,8 +7,13 @@ Layout read here (the official release's):
 - ``tables.json``: one schema per ``db_id`` with ``table_names_original``, ``column_names_original``
   (``[table_index, name]``, index -1 for ``*``), ``column_types``, ``primary_keys`` (column indexes; a nested
   list for a composite key) and ``foreign_keys`` (``[column, referenced_column]`` pairs).
-- ``database/<db_id>/<db_id>.sqlite``: the databases. Schemas come from tables.json, so schema prompts work
-  even where a database file is missing.
+- ``database/<db_id>/<db_id>.sqlite``: the databases.
+
+Two sources of schemas. ``load_spider_schemas`` reads tables.json: fast, and works without the database files,
+but its types are Spider's labels (``number``, ``text``, ``others``), it loses some composite primary keys and it
+has no sample values. ``load_db_schemas`` introspects the ``.sqlite`` files themselves (declared types, real
+keys, sample values for M-Schema's ``Examples:``) and falls back to tables.json for a database whose file is
+missing (wta_1, baseball_1 and soccer_1 in some copies).
 
 Example ids are the 0-based positions in the split's file ("0", "1", …), the order the official evaluation
 pairs predictions with gold SQL.
@@ -16,13 +21,17 @@ pairs predictions with gold SQL.
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 from tunesql.data.example import Example, read_json_list, require_str
 from tunesql.db.schema import Column, ForeignKey, Schema, Table
-from tunesql.errors import DataError
+from tunesql.errors import ConnectError, DataError
+
+log = logging.getLogger(__name__)
 
 SPLIT_FILES = {"train": "train_spider.json", "dev": "dev.json"}
 SPLIT_SIZES = {"train": 7000, "dev": 1034}
@@ -55,6 +64,127 @@ def resolve_spider_dir(spider_dir: str | Path | None = None) -> Path:
 def spider_db_path(spider_dir: str | Path, db_id: str) -> Path:
     """``<spider_dir>/database/<db_id>/<db_id>.sqlite`` (the file may be missing: check before opening)."""
     return Path(spider_dir) / "database" / db_id / f"{db_id}.sqlite"
+
+
+def find_db_file(root: str | Path, db_id: str) -> Path | None:
+    """The ``.sqlite`` file of ``db_id`` under ``root``, or None when there is none.
+
+    ``root`` is either a Spider directory (``<root>/database/<db_id>/<db_id>.sqlite``) or a directory of
+    databases itself (``<root>/<db_id>/<db_id>.sqlite``, BIRD's ``dev_databases``), so Spider and BIRD share
+    one loader.
+    """
+    root = Path(root)
+    for candidate in (root / "database" / db_id / f"{db_id}.sqlite", root / db_id / f"{db_id}.sqlite"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_db_schemas(
+    spider_dir_or_db_root: str | Path,
+    db_ids: Iterable[str],
+    samples: int = 3,
+    tables_json_schemas: dict[str, Schema] | None = None,
+    *,
+    row_counts: bool = True,
+    progress: Callable[[int], None] | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> dict[str, Schema]:
+    """The schema of each db_id as its SQLite file describes it, keyed by db_id; each database read once.
+
+    Each file is opened read-only and introspected (``Database.schema``): declared types (``INT``,
+    ``VARCHAR(20)``; SQLite reports them upper-cased), the real primary and foreign keys (composite ones
+    included), up to ``samples`` distinct values per column (0 for none) and, with ``row_counts``, each
+    table's row count. Two things come from ``tables_json_schemas`` (read from ``<spider_dir>/tables.json``
+    when not given and the file is there):
+
+    * the whole schema of a database whose file is missing or cannot be opened, so prompts can still be built;
+    * the foreign keys of a table that declares none in the database while tables.json lists some (Spider's
+      files and tables.json disagree in places), mapped onto the database's own table and column names.
+
+    A database with neither a usable file nor a tables.json schema raises DataError. ``progress(1)`` is called
+    after each database; ``notify`` gets one summary line saying how many schemas came from the files and
+    which fell back to tables.json, and why (default: the log, as a warning when any fell back).
+    """
+    from tunesql.db.connect import open_database
+
+    root = Path(spider_dir_or_db_root)
+    if tables_json_schemas is None:
+        tables_json = root / "tables.json"
+        tables_json_schemas = load_spider_schemas(tables_json) if tables_json.is_file() else {}
+    schemas: dict[str, Schema] = {}
+    fell_back: dict[str, list[str]] = {}  # why -> db_ids
+    kept_fk_tables = 0
+    for db_id in dict.fromkeys(db_ids):
+        listed = tables_json_schemas.get(db_id)
+        path = find_db_file(root, db_id)
+        why = "no .sqlite file"
+        if path is not None:
+            try:
+                with open_database(path) as db:
+                    schema = db.schema(samples=samples, row_counts=row_counts)
+            except ConnectError as e:
+                why = f"cannot open it ({e})"
+            else:
+                schema.name = db_id
+                if listed is not None:
+                    kept_fk_tables += _keep_listed_foreign_keys(schema, listed)
+                schemas[db_id] = schema
+                if progress is not None:
+                    progress(1)
+                continue
+        if listed is None:
+            raise DataError(f"database {db_id!r}: {why} under {root}, and no tables.json schema to fall back on")
+        schemas[db_id] = listed
+        fell_back.setdefault(why, []).append(db_id)
+        if progress is not None:
+            progress(1)
+
+    n_back = sum(len(ids) for ids in fell_back.values())
+    per_column = f"{samples} sample value{'' if samples == 1 else 's'} per column" if samples > 0 else "no samples"
+    n_read = len(schemas) - n_back
+    summary = (f"schemas of {len(schemas)} database{'' if len(schemas) == 1 else 's'}: "
+               f"{n_read} read from their SQLite files" + (f" ({per_column})" if n_read else ""))
+    if n_back:
+        reasons = "; ".join(f"{why}: {_some(sorted(ids))}" for why, ids in fell_back.items())
+        summary += f", {n_back} from tables.json ({reasons})"
+    if kept_fk_tables:
+        summary += f"; tables.json's foreign keys kept for {kept_fk_tables} table(s) that declare none"
+    if notify is not None:
+        notify(summary)
+    else:
+        log.log(logging.WARNING if n_back else logging.INFO, "%s", summary)
+    return schemas
+
+
+def _some(names: list[str], shown: int = 10) -> str:
+    """``a, b, c`` or, for a long list (a copy without any database files), ``a, b, …, j and 130 more``."""
+    if len(names) <= shown:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])} and {len(names) - shown} more"
+
+
+def _keep_listed_foreign_keys(schema: Schema, listed: Schema) -> int:
+    """Give each table without foreign keys the ones tables.json lists for it; returns how many tables got some.
+
+    Only keys whose table and columns exist in the database are kept, written with the database's names.
+    """
+    changed = 0
+    for table in schema.tables:
+        other = listed.table(table.name)
+        if table.foreign_keys or other is None:
+            continue
+        for fk in other.foreign_keys:
+            target = schema.table(fk.ref_table)
+            cols = [table.column(c) for c in fk.columns]
+            refs = [target.column(c) for c in fk.ref_columns] if target is not None else []
+            if target is None or len(cols) != len(refs) or any(c is None for c in cols + refs):
+                continue
+            new = ForeignKey([c.name for c in cols if c], target.name, [r.name for r in refs if r])
+            if new not in table.foreign_keys:
+                table.foreign_keys.append(new)
+        changed += bool(table.foreign_keys)
+    return changed
 
 
 def load_spider_schemas(tables_json: str | Path, dialect: str = "sqlite") -> dict[str, Schema]:
