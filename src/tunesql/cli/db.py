@@ -35,3 +35,32 @@ def query(
     print_rows(result.columns, result.rows, fmt)
     if result.truncated:
         typer.echo(f"(showing the first {max_rows} rows; the result has more)", err=True)
+
+
+@app.command("inspect")
+def inspect(
+    url: Annotated[str | None, typer.Argument(
+        help="Database URL or file path (sqlite/duckdb by suffix); the bundled shop database when left out.",
+        metavar="[URL]")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="ddl, cards, mschema or json.")] = "ddl",
+    samples: Annotated[int, typer.Option(help="Distinct sample values per column (0 for none).", min=0)] = 3,
+    row_counts: Annotated[bool, typer.Option("--row-counts/--no-row-counts",
+                                             help="Count the rows of every table.")] = True,
+    comments: Annotated[bool, typer.Option("--comments/--no-comments",
+                                           help="Show table and column comments.")] = True,
+    schema: Annotated[str | None, typer.Option(
+        help="Schema to describe instead of the default one (PostgreSQL public, DuckDB main).")] = None,
+) -> None:
+    """Describe a database: tables, columns, keys, comments, row counts and sample values, as prompt text."""
+    from tunesql.db.connect import open_database
+    from tunesql.db.introspect import introspect
+    from tunesql.db.render import RENDER_FORMATS, render_json, render_schema
+
+    if fmt not in RENDER_FORMATS:
+        raise typer.BadParameter(f"{fmt!r} is not one of {', '.join(RENDER_FORMATS)}", param_hint="--format")
+    with fail_cleanly(), open_database(url) as db:
+        described = introspect(db, samples=samples, row_counts=row_counts, schema=schema)
+    if fmt == "json":
+        typer.echo(render_json(described, samples=samples > 0, comments=comments, indent=2))
+    else:
+        typer.echo(render_schema(described, fmt, samples=samples > 0, comments=comments))
