@@ -90,3 +90,10 @@ def test_forbidden_function_names() -> None:
 
 def test_docstring_examples() -> None:
     assert doctest.testmod(guard).failed == 0
+
+
+@pytest.mark.parametrize("sql", ["SELEC * FRM orders", "foo", "hello world"])
+def test_gibberish_is_a_syntax_error_not_an_attack(sql: str) -> None:
+    """Typos must reach repair as syntax errors; they still never run."""
+    with pytest.raises(SQLSyntaxError, match="not a SQL statement"):
+        check_sql(sql, "sqlite")

@@ -134,6 +134,9 @@ def check_sql(sql: str, dialect: str) -> exp.Expression:
     """
     tree = parse_one_statement(sql, dialect)
     if not isinstance(tree, QUERY_ROOTS):
+        if not _is_statement(tree):
+            # sqlglot reads gibberish such as "SELEC * FRM t" as a bare expression: a typo, not an attack.
+            raise SQLSyntaxError(f"not a SQL statement in {dialect}: {sql.strip()[:80]!r}")
         reason = FORBIDDEN_NODES.get(type(tree), "only queries (SELECT, WITH … SELECT, UNION, VALUES) may run")
         raise UnsafeSQLError(f"refused {_statement_label(tree)}: {reason}")
     for node in tree.walk():
@@ -148,6 +151,12 @@ def check_sql(sql: str, dialect: str) -> exp.Expression:
         if isinstance(node, exp.Table):
             _check_table(node)
     return tree
+
+
+def _is_statement(node: exp.Expression) -> bool:
+    """A statement of some kind (refused unless a query), as opposed to a stray expression."""
+    statement_kinds = (exp.DDL, exp.DML, exp.Command, exp.Show, exp.Describe, exp.Summarize, *FORBIDDEN_NODES)
+    return isinstance(node, statement_kinds)
 
 
 def _check_table(node: exp.Table) -> None:
