@@ -15,7 +15,7 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(data.app, name="data")
-app.add_typer(eval.app, name="eval")
+app.command("eval")(eval.eval_command)
 
 
 @app.callback()
