@@ -97,3 +97,15 @@ def test_gibberish_is_a_syntax_error_not_an_attack(sql: str) -> None:
     """Typos must reach repair as syntax errors; they still never run."""
     with pytest.raises(SQLSyntaxError, match="not a SQL statement"):
         check_sql(sql, "sqlite")
+
+
+def test_sqlite_glob_operator_and_trailing_comment_are_ordinary() -> None:
+    """GLOB is a string operator in SQLite (only DuckDB's glob() lists files); a trailing comment is no statement."""
+    check_sql("SELECT name FROM singer WHERE name GLOB 'J*'; -- the J singers", "sqlite")
+    check_sql("SELECT glob('J*', name) FROM singer", "sqlite")
+    with pytest.raises(UnsafeSQLError, match="glob"):
+        check_sql("SELECT glob('/*')", "duckdb")
+    with pytest.raises((UnsafeSQLError, SQLSyntaxError)):
+        check_sql("SELECT * FROM glob('/*')", "sqlite")
+    with pytest.raises(UnsafeSQLError, match="glob"):
+        check_sql("SELECT * FROM glob('/*')", "duckdb")

@@ -81,7 +81,7 @@ _SQLITE_ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, getattr(sqlite3, 
 def _sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, *_: object) -> int:
     if action in _SQLITE_ALLOWED:
         return sqlite3.SQLITE_OK
-    if action == sqlite3.SQLITE_FUNCTION and not is_forbidden_function(arg2 or ""):
+    if action == sqlite3.SQLITE_FUNCTION and not is_forbidden_function(arg2 or "", "sqlite"):
         return sqlite3.SQLITE_OK
     return sqlite3.SQLITE_DENY
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 
-import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 
 from tunesql.errors import SQLSyntaxError, UnsafeSQLError
@@ -95,8 +95,18 @@ def function_name(node: exp.Func) -> str:
     return (name or "").lower()
 
 
-def is_forbidden_function(name: str) -> bool:
+# Names that are dangerous in one engine only: SQLite's glob() is the GLOB operator, DuckDB's lists files.
+ONLY_IN: dict[str, frozenset[str]] = {"glob": frozenset({"duckdb"})}
+
+
+def is_forbidden_function(name: str, dialect: str | None = None) -> bool:
+    """Whether calling ``name`` could reach files, processes, other sessions or sleep (in ``dialect``).
+
+    With no dialect, a name dangerous in any engine counts.
+    """
     name = name.lower()
+    if name in ONLY_IN and dialect is not None and dialect not in ONLY_IN[name]:
+        return False
     return name in FORBIDDEN_FUNCTIONS or name.startswith(FORBIDDEN_PREFIXES)
 
 
@@ -105,8 +115,12 @@ def parse_one_statement(sql: str, dialect: str) -> exp.Expression:
     if not sql or not sql.strip():
         raise SQLSyntaxError("empty SQL: there is no statement to run")
     try:
-        tokens = sqlglot.tokenize(sql, read=dialect)
-        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+        grammar = Dialect.get_or_raise(dialect)
+        tokens = grammar.tokenize(sql)  # tokenised once: parsed below and searched for executable comments
+        statements = [
+            s for s in grammar.parser().parse(tokens, sql)
+            if s is not None and not isinstance(s, exp.Semicolon)  # a trailing "; -- note" is no statement
+        ]
     except (ParseError, TokenError) as e:
         raise SQLSyntaxError(f"SQL does not parse as {dialect}: {_first_line(e)}") from e
     for token in tokens:
@@ -143,7 +157,7 @@ def check_sql(sql: str, dialect: str) -> exp.Expression:
         for kind, reason in FORBIDDEN_NODES.items():
             if isinstance(node, kind):
                 raise UnsafeSQLError(f"refused {_statement_label(node)}: {reason}")
-        if isinstance(node, exp.Func) and is_forbidden_function(function_name(node)):
+        if isinstance(node, exp.Func) and is_forbidden_function(function_name(node), dialect):
             raise UnsafeSQLError(
                 f"refused function {function_name(node)}(): it can reach files, processes, other sessions "
                 "or sleep"
@@ -161,6 +175,9 @@ def _is_statement(node: exp.Expression) -> bool:
 
 def _check_table(node: exp.Table) -> None:
     target = node.this
+    if isinstance(target, exp.Func) and is_forbidden_function(function_name(target)):
+        # A table function that lists or reads files in any engine (glob, read_csv, …) has no place in FROM.
+        raise UnsafeSQLError(f"refused table function {function_name(target)}(): it reads files")
     if isinstance(target, exp.Literal) and target.is_string:
         raise UnsafeSQLError(f"refused table {target.this!r}: a string in FROM reads a file")
     name = node.name
