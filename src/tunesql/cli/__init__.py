@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tunesql.cli import data, db, eval
+from tunesql.cli import data, db, eval, models
 
 app = typer.Typer(
     name="tunesql",
@@ -16,6 +16,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(data.app, name="data")
 app.command("eval")(eval.eval_command)
+app.add_typer(models.app, name="models")
 
 
 @app.callback()
