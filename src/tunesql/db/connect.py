@@ -15,12 +15,12 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import URL, make_url
-
 from tunesql.errors import ConnectError
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import URL
+
     from tunesql.db.execute import QueryResult
     from tunesql.db.schema import Schema
 
@@ -47,6 +47,9 @@ def resolve_url(url: str | Path | URL | None) -> URL:
     ``None`` means the bundled database; a bare file path means SQLite (or DuckDB by its suffix); a URL without
     a driver gets one that installs from PyPI (psycopg, pymysql).
     """
+    import sqlalchemy as sa
+    from sqlalchemy.engine import URL, make_url
+
     if url is None or (isinstance(url, str) and url.strip() in {"", "bundled", "shop"}):
         return make_url(f"sqlite:///{bundled_db_path()}")
     if isinstance(url, URL):
@@ -88,9 +91,13 @@ def _sqlite_readonly_connect(path: Path) -> sqlite3.Connection:
 class Database:
     """A read-only handle on one database: its URL, its sqlglot dialect, and lazily opened connections."""
 
-    url: URL
+    backend: str
+    """SQLAlchemy's backend name: sqlite, duckdb, postgresql or mysql."""
     dialect: str
     name: str
+    path: Path | None = None
+    """The file behind a SQLite/DuckDB database; None for servers."""
+    _url: URL | None = field(default=None, repr=False)
     _engine: sa.Engine | None = field(default=None, repr=False)
     _raw: Any = field(default=None, repr=False)
     """The executor's own connection for embedded engines (SQLite, DuckDB), opened on first query."""
@@ -98,15 +105,13 @@ class Database:
     """Serialises queries on ``_raw``: embedded connections are not safe to share between threads."""
 
     @property
-    def backend(self) -> str:
-        return self.url.get_backend_name()
+    def url(self) -> URL:
+        """The SQLAlchemy URL (built on first use: running SQL on a file never needs SQLAlchemy)."""
+        if self._url is None:
+            from sqlalchemy.engine import make_url
 
-    @property
-    def path(self) -> Path | None:
-        """The file behind a SQLite/DuckDB database; None for servers."""
-        if self.backend in ("sqlite", "duckdb") and self.url.database:
-            return Path(self.url.database)
-        return None
+            self._url = make_url(f"{self.backend}:///{self.path}")
+        return self._url
 
     @property
     def engine(self) -> sa.Engine:
@@ -144,22 +149,37 @@ class Database:
 
 def open_database(url: str | Path | URL | None = None) -> Database:
     """Open a database by URL or path (the bundled one for ``None``). Fails fast on a missing file."""
+    path = _local_file(url)
+    if path is not None:  # the common case (Spider, the bundled DB, evaluation) needs no SQLAlchemy import
+        backend = "duckdb" if path.suffix.lower() in DUCKDB_SUFFIXES else "sqlite"
+        return _file_database(backend, path)
     resolved = resolve_url(url)
     backend = resolved.get_backend_name()
-    dialect = DIALECTS[backend]
     if backend in ("sqlite", "duckdb"):
         if not resolved.database or resolved.database == ":memory:":
             raise ConnectError(f"{backend} needs a database file; got {resolved}")
-        path = Path(resolved.database)
-        if not path.is_file():
-            raise ConnectError(f"database file not found: {path}")
-        name = path.stem
-    else:
-        name = resolved.database or backend
-    return Database(url=resolved, dialect=dialect, name=name)
+        return _file_database(backend, Path(resolved.database), resolved)
+    return Database(backend=backend, dialect=DIALECTS[backend], name=resolved.database or backend, _url=resolved)
+
+
+def _local_file(url: str | Path | URL | None) -> Path | None:
+    """The path when ``url`` is the bundled database or a bare file path; None for anything URL-shaped."""
+    if url is None or (isinstance(url, str) and url.strip() in {"", "bundled", "shop"}):
+        return bundled_db_path()
+    if isinstance(url, Path) or (isinstance(url, str) and "://" not in url):
+        return Path(url).expanduser().resolve()
+    return None
+
+
+def _file_database(backend: str, path: Path, url: URL | None = None) -> Database:
+    if not path.is_file():
+        raise ConnectError(f"database file not found: {path}")
+    return Database(backend=backend, dialect=DIALECTS[backend], name=path.stem, path=path, _url=url)
 
 
 def _readonly_engine(db: Database) -> sa.Engine:
+    import sqlalchemy as sa
+
     backend = db.backend
     if backend == "sqlite":
         path = db.path

@@ -15,13 +15,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy.engine import URL
+from typing import TYPE_CHECKING, Any
 
 from tunesql.db.connect import DUCKDB_CONFIG, Database, open_database
 from tunesql.db.guard import check_sql, is_forbidden_function
 from tunesql.errors import ExecutionError, QueryTimeout, UnsafeSQLError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_ROWS = 10_000
