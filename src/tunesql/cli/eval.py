@@ -35,6 +35,9 @@ def eval_command(
                                                 help="do not strip DISTINCT (spider semantics)")] = False,
     timeout: Annotated[float | None, typer.Option(
         "--timeout", help=f"seconds a predicted query may run [default: {DEFAULT_TIMEOUT:g}]")] = None,
+    float_tol: Annotated[float, typer.Option(
+        "--float-tol", min=0.0, help="floats are compared after rounding to floor(-log10(tol)) significant digits; "
+                                     "0 compares them exactly, like the official evaluators")] = 1e-9,
     workers: Annotated[int, typer.Option("--workers", help="worker processes (0: one per CPU)", min=0)] = 0,
     out: Annotated[Path | None, typer.Option(
         "--out", help="write report.json, report.md and difficulty.png here")] = None,
@@ -70,8 +73,8 @@ def eval_command(
         if timeout is not None and not timeout > 0:
             raise ConfigError(f"--timeout must be > 0 seconds, got {timeout}")
         _run(gold=gold, pred=pred, db_dir=db_dir, semantics=semantics, keep_distinct=keep_distinct,
-             timeout=timeout, workers=workers, out=out, compare=compare, task=task, spider_dir=spider_dir,
-             cache_dir=cache_dir, failures=failures, quiet=quiet)
+             timeout=timeout, float_tol=float_tol, workers=workers, out=out, compare=compare, task=task,
+             spider_dir=spider_dir, cache_dir=cache_dir, failures=failures, quiet=quiet)
 
 
 app.command("run", help="Same as `tunesql eval` (kept for scripts that call the sub-command).")(eval_command)
@@ -88,8 +91,9 @@ def _progress(total: int, label: str, quiet: bool):
 
 
 def _run(*, gold: str, pred: Path | None, db_dir: Path | None, semantics: str, keep_distinct: bool,
-         timeout: float | None, workers: int, out: Path | None, compare: tuple[Path, Path] | None, task: str,
-         spider_dir: Path | None, cache_dir: Path | None, failures: int, quiet: bool) -> None:
+         timeout: float | None, float_tol: float, workers: int, out: Path | None,
+         compare: tuple[Path, Path] | None, task: str, spider_dir: Path | None, cache_dir: Path | None,
+         failures: int, quiet: bool) -> None:
     from tunesql.eval.execution import ExecConfig
     from tunesql.eval.runner import evaluate, evaluate_text, load_gold, load_predictions
 
@@ -102,7 +106,7 @@ def _run(*, gold: str, pred: Path | None, db_dir: Path | None, semantics: str, k
     if task == "sql2nl":
         reports = [evaluate_text(gold_set, ps) for ps in pred_sets]
     else:
-        config = ExecConfig(semantics=semantics, keep_distinct=keep_distinct,
+        config = ExecConfig(semantics=semantics, keep_distinct=keep_distinct, float_tol=float_tol,
                             **({} if timeout is None else {"timeout": timeout}))
         bar, update = _progress(len(gold_set.examples), "scoring", quiet)
         try:

@@ -25,15 +25,14 @@ results differently, so there is exactly one definition here, with two named sem
 (``ordered`` is ignored) and columns are compared by position (BIRD does not permute columns), so a
 column-reordered prediction that Spider accepts is wrong under BIRD; two empty results match.
 
-Float tolerance: ``float_tol`` defaults to ``0.0``, exact official behaviour. Any tolerance above zero can flip
-an official verdict: the official evaluator compares floats exactly, so a prediction whose ``SUM`` adds the same
-floats in another order (``0.6000000000000001`` vs ``0.6``) is wrong there and right with a tolerance. No
-tolerance is "too small to matter" because such pairs differ by one ulp, so the default stays exact and
-published numbers reproduce. Pass ``float_tol=FLOAT_TOL`` (1e-9) where robustness matters more than agreement
-with the official scorer (a GRPO reward, voting): every float and ``Decimal`` is then replaced by its value
-rounded to ``d = floor(-log10(float_tol))`` significant digits (9 for 1e-9) before comparing, which absorbs
-rounding noise and keeps the comparison exact and hash-based (hence fast). Values on either side of a rounding
-boundary (``…4999999`` vs ``…5000001`` at the d-th digit) stay different; that is the price of a transitive rule.
+Float tolerance: ``float_tol`` defaults to ``FLOAT_TOL`` (1e-9): every float and ``Decimal`` is replaced by its
+value rounded to ``d = floor(-log10(float_tol))`` significant digits (9 for 1e-9) before comparing, so
+``0.1 + 0.2`` matches ``0.3`` and a ``SUM`` that added the same floats in another order still matches. Rounding
+(rather than a pairwise tolerance) keeps the rule transitive and the comparison hash-based, hence fast; values
+on either side of a rounding boundary at the 9th digit stay different. The official evaluators compare floats
+exactly, so a verdict can differ from theirs only when two floats differ past the 9th significant digit — a
+one-ulp difference that the official counts wrong. ``float_tol=0`` is bit-exact official behaviour
+(``tunesql eval --float-tol 0``); ``bench/eval_speed.py`` checks agreement with the official at the default.
 
 Cost: linear in the number of values plus the column-permutation search, which only tries columns whose value
 multisets are equal and prunes on partial row bags, so wide results with many look-alike columns stay fast
@@ -70,13 +69,13 @@ def results_match(
     ordered: bool,
     semantics: str = "spider",
     *,
-    float_tol: float = 0.0,
+    float_tol: float = FLOAT_TOL,
 ) -> bool:
     """Whether the predicted result equals the gold result under ``semantics`` (see the module docstring).
 
     ``ordered``: the gold SQL has ORDER BY, so row order matters (Spider semantics only; BIRD ignores it).
-    ``float_tol``: 0 (default) compares floats exactly like the official evaluators; a positive value rounds
-    floats to ``floor(-log10(float_tol))`` significant digits on both sides first.
+    ``float_tol``: floats are rounded to ``floor(-log10(float_tol))`` significant digits on both sides first
+    (default 1e-9: 9 digits); 0 compares floats exactly, like the official evaluators.
     Raises ValueError for an unknown semantics, a negative tolerance, or rows of different lengths in one result.
     """
     if semantics not in SEMANTICS:

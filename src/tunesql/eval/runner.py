@@ -36,6 +36,7 @@ from typing import Any
 
 from tunesql.data.example import Example
 from tunesql.errors import DataError
+from tunesql.eval.compare import FLOAT_TOL
 from tunesql.eval.execution import (
     DEFAULT_TIMEOUT,
     ExecConfig,
@@ -440,6 +441,7 @@ def evaluate(
         "semantics": config.semantics,
         "keep_distinct": config.keep_distinct if config.semantics == "spider" else True,
         "timeout": config.timeout,
+        "float_tol": FLOAT_TOL if config.float_tol is None else config.float_tol,
         "gold_timeout": config.gold_timeout,
         "workers": workers,
         "gold": gold.source,
