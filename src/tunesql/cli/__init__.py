@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tunesql.cli import data, db, eval, models
+from tunesql.cli import data, db, eval, infer, models
 
 app = typer.Typer(
     name="tunesql",
@@ -17,6 +17,8 @@ app.add_typer(db.app, name="db")
 app.add_typer(data.app, name="data")
 app.command("eval")(eval.eval_command)
 app.add_typer(models.app, name="models")
+app.command("ask")(infer.ask)
+app.command("predict")(infer.predict)
 
 
 @app.callback()

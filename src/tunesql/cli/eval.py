@@ -51,6 +51,9 @@ def eval_command(
     cache_dir: Annotated[Path | None, typer.Option(
         "--cache-dir", help="keep gold results on disk between runs")] = None,
     failures: Annotated[int, typer.Option("--failures", help="failures listed in report.md", min=0)] = 20,
+    only_predicted: Annotated[bool, typer.Option(
+        "--only-predicted", help="score only the gold examples the prediction file(s) answer (a subset run, "
+                                 "e.g. `tunesql predict --limit 200`) instead of counting the rest as wrong")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Score predictions against a gold set and print the summary; --out writes the report files.
@@ -74,7 +77,8 @@ def eval_command(
             raise ConfigError(f"--timeout must be > 0 seconds, got {timeout}")
         _run(gold=gold, pred=pred, db_dir=db_dir, semantics=semantics, keep_distinct=keep_distinct,
              timeout=timeout, float_tol=float_tol, workers=workers, out=out, compare=compare, task=task,
-             spider_dir=spider_dir, cache_dir=cache_dir, failures=failures, quiet=quiet)
+             spider_dir=spider_dir, cache_dir=cache_dir, failures=failures, quiet=quiet,
+             only_predicted=only_predicted)
 
 
 app.command("run", help="Same as `tunesql eval` (kept for scripts that call the sub-command).")(eval_command)
@@ -93,13 +97,19 @@ def _progress(total: int, label: str, quiet: bool):
 def _run(*, gold: str, pred: Path | None, db_dir: Path | None, semantics: str, keep_distinct: bool,
          timeout: float | None, float_tol: float, workers: int, out: Path | None,
          compare: tuple[Path, Path] | None, task: str, spider_dir: Path | None, cache_dir: Path | None,
-         failures: int, quiet: bool) -> None:
+         failures: int, quiet: bool, only_predicted: bool = False) -> None:
     from tunesql.eval.execution import ExecConfig
     from tunesql.eval.runner import evaluate, evaluate_text, load_gold, load_predictions
 
     gold_set = load_gold(gold, spider_dir=spider_dir, db_dir=db_dir)
     files = [pred] if pred is not None else list(compare or ())
     pred_sets = [load_predictions(p, gold_set, task=task) for p in files]
+    if only_predicted:
+        answered = set.intersection(*(set(ps.by_id) for ps in pred_sets))
+        gold_set.examples = [ex for ex in gold_set.examples if ex.id in answered]
+        if not gold_set.examples:
+            raise typer.BadParameter("no gold example has a prediction", param_hint="--only-predicted")
+        pred_sets = [load_predictions(p, gold_set, task=task) for p in files]
     for ps in pred_sets:
         for w in ps.warnings:
             typer.echo(f"warning: {w}", err=True)

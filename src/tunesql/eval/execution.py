@@ -197,12 +197,14 @@ class Outcome:
 
 def database_files(db_dir: str | Path, db_id: str) -> list[Path]:
     """The test databases of ``db_id``: every file in ``<db_dir>/<db_id>/`` whose name contains ``.sqlite``
-    (the official's rule), sorted; empty when the folder or the files are missing."""
+    (the official's rule), sorted, else ``<db_dir>/<db_id>.sqlite``; empty when nothing is there."""
     folder = Path(db_dir) / db_id
     try:
         names = os.listdir(folder)
     except OSError:
-        return []
+        # A flat layout (``<db_dir>/<db_id>.sqlite``, as the bundled shop database ships) is accepted too.
+        flat = Path(db_dir) / f"{db_id}.sqlite"
+        return [flat] if flat.is_file() else []
     return [folder / n for n in sorted(names) if ".sqlite" in n and (folder / n).is_file()]
 
 

@@ -83,6 +83,13 @@ def load_gold(gold: str | Path, *, spider_dir: str | Path | None = None,
               db_dir: str | Path | None = None) -> GoldSet:
     """Load a gold set (see the module docstring for the accepted forms)."""
     text = str(gold)
+    if text in ("shop", "bundled"):
+        from tunesql.data.example import load_pairs
+        from tunesql.db.connect import bundled_db_path
+
+        db_file = bundled_db_path()
+        examples = load_pairs(db_file.with_name("shop_pairs.json"), db_file.stem, source="shop")
+        return GoldSet(examples, "shop", Path(db_dir) if db_dir else db_file.parent, None)
     if text.startswith("spider:"):
         from tunesql.data.spider import load_spider, load_spider_schemas, resolve_spider_dir
 
