@@ -1,0 +1,98 @@
+"""A small OpenAI-compatible chat server on 127.0.0.1, for testing the HTTP backend over real HTTP.
+
+It records every request body, answers with scripted completions, and can be told to fail: a queue of HTTP
+status codes to return before answering normally, a cap on how many choices it returns (servers that ignore
+``n``), and whether to check the bearer token.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+def echo_completion(request: dict[str, Any], index: int) -> str:
+    """Default script: name the sample index, the seed and the last user message; ends with a stop-worthy tail."""
+    last = next((m["content"] for m in reversed(request["messages"]) if m["role"] == "user"), "")
+    return f"SELECT {index} /* seed={request.get('seed')} q={last} */;\nTRAILING"
+
+
+@dataclass
+class FakeOpenAIServer:
+    completion: Callable[[dict[str, Any], int], str] = echo_completion
+    max_choices: int | None = None
+    """Return at most this many choices whatever ``n`` asks (None: honour n)."""
+    fail_with: list[int] = field(default_factory=list)
+    """HTTP statuses to answer with, one per request, before answering normally."""
+    api_key: str | None = None
+    """When set, requests without ``Authorization: Bearer <api_key>`` get HTTP 401."""
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    """Request headers, names lower-cased."""
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> str:
+        """Serve on an ephemeral port in a daemon thread; return the base URL (``http://127.0.0.1:PORT/v1``)."""
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                with server._lock:
+                    server.requests.append(body)
+                    server.headers.append({k.lower(): v for k, v in self.headers.items()})
+                    status = server.fail_with.pop(0) if server.fail_with else 200
+                if self.path != "/v1/chat/completions":
+                    return self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+                if server.api_key and self.headers.get("Authorization") != f"Bearer {server.api_key}":
+                    return self._send(401, {"error": {"message": "Incorrect API key", "type": "invalid_api_key"}})
+                if status != 200:
+                    return self._send(status, {"error": {"message": f"scripted {status}", "type": "server_error"}})
+                n = int(body.get("n") or 1)
+                if server.max_choices is not None:
+                    n = min(n, server.max_choices)
+                choices = [
+                    {
+                        "index": i,
+                        "message": {"role": "assistant", "content": server.completion(body, i)},
+                        "finish_reason": "stop",
+                    }
+                    for i in range(n)
+                ]
+                self._send(200, {
+                    "id": "chatcmpl-test",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body.get("model"),
+                    "choices": choices,
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                })
+
+            def _send(self, status: int, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                if status >= 500:
+                    self.send_header("retry-after-ms", "10")  # keep the client's retry backoff short in tests
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    def stop(self) -> None:
+        """Stop serving and free the port; safe to call twice."""
+        if self._thread.is_alive():
+            self._httpd.shutdown()
+            self._thread.join()
+        self._httpd.server_close()
