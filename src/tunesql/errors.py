@@ -49,5 +49,9 @@ class DataError(TunesqlError):
         self.path, self.index, self.field = path, index, field
 
 
+class EndpointError(TunesqlError):
+    """A model endpoint answered with an error (after retries), or could not be reached."""
+
+
 class ConfigError(TunesqlError):
     """An unknown or invalid configuration key/value; raised before anything heavy loads."""

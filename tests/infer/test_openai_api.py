@@ -9,9 +9,9 @@ import pytest
 pytest.importorskip("openai", reason="the OpenAI-compatible backend needs the openai package: pip install openai")
 
 from tests.infer.openai_server import FakeOpenAIServer
-from tunesql.errors import ConfigError
+from tunesql.errors import ConfigError, EndpointError
 from tunesql.infer.backend import Backend, GenerationConfig
-from tunesql.infer.openai_api import EndpointError, OpenAIBackend
+from tunesql.infer.openai_api import OpenAIBackend
 
 CONV = [
     {"role": "system", "content": "Write SQLite."},

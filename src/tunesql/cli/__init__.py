@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tunesql.cli import data, db, eval, infer, models
+from tunesql.cli import data, db, eval, infer, models, quickstart
 
 app = typer.Typer(
     name="tunesql",
@@ -19,6 +19,7 @@ app.command("eval")(eval.eval_command)
 app.add_typer(models.app, name="models")
 app.command("ask")(infer.ask)
 app.command("predict")(infer.predict)
+app.command("quickstart")(quickstart.quickstart)
 
 
 @app.callback()

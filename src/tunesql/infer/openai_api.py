@@ -25,16 +25,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
-from tunesql.errors import ConfigError, TunesqlError
+from tunesql.errors import ConfigError, EndpointError
 from tunesql.infer.backend import GenerationConfig, Message
 from tunesql.infer.hf import check_config, trim_at_stop
 
 MAX_STOP_STRINGS = 4
 """What the OpenAI API accepts in ``stop``; the rest are applied client-side."""
-
-
-class EndpointError(TunesqlError):
-    """The endpoint answered with an error (after retries), or could not be reached."""
 
 
 class OpenAIBackend:
