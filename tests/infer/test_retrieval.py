@@ -122,3 +122,15 @@ def test_filter_hits_keeps_only_shown_columns() -> None:
     hits = [ValueHit("stores", "name", "Beijing Sanlitun", 1.0), ValueHit("gone", "x", "y", 1.0),
             ValueHit("stores", "nope", "z", 1.0)]
     assert filter_hits(hits, schema) == hits[:1]
+
+
+def test_words_that_name_the_schema_are_not_searched_as_values() -> None:
+    """'customers' names a table: it must not pull in employees.title = 'Customer Service Specialist'."""
+    from tunesql.db.connect import open_database
+    from tunesql.infer.retrieval import get_value_index, retrieve_values
+
+    with open_database(None) as db:
+        index = get_value_index(db)
+        hits = retrieve_values("How many customers do we have?", index, k=10)
+        assert not any("Customer" in h.value for h in hits), hits
+        assert any(h.value == "Beijing Sanlitun" for h in retrieve_values("orders in Sanlitun", index, k=5))

@@ -88,11 +88,14 @@ class ValueIndex:
     _bm25: Any = field(default=None, repr=False)
     _vocab: frozenset[str] = field(default=frozenset(), repr=False)
     _trigram_words: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    _schema_words: frozenset[str] = field(default=frozenset(), repr=False)
 
     def __post_init__(self) -> None:
         self._build()
 
     def _build(self) -> None:
+        names = {w for t, c, _ in self.entries for name in (t, c) for w in tokenize(name.replace("_", " "))}
+        self._schema_words = frozenset(names | {_singular(w) for w in names})
         docs = [tokenize(v) for _, _, v in self.entries]
         vocab = sorted({t for d in docs for t in d})
         self._vocab = frozenset(vocab)
@@ -126,9 +129,16 @@ class ValueIndex:
 
     def expand(self, question: str) -> dict[str, float]:
         """Question tokens → weights: vocabulary words as they are (weight 1), other words replaced by their
-        fuzzy look-alikes in the vocabulary (weight = similarity)."""
+        fuzzy look-alikes in the vocabulary (weight = similarity).
+
+        Words that name a table or column ("How many customers…") refer to the schema, not to stored values:
+        searching them as values hints 'Customer Service Specialist' for every question about customers, which
+        misleads small models. They are skipped.
+        """
         weights: dict[str, float] = {}
         for token in tokenize(question):
+            if token in self._schema_words or _singular(token) in self._schema_words:
+                continue
             if token in self._vocab:
                 weights[token] = max(weights.get(token, 0.0), 1.0)
                 continue
@@ -153,6 +163,15 @@ class ValueIndex:
                 out.append((word, sim))
         out.sort(key=lambda ws: (-ws[1], ws[0]))
         return out[:3]
+
+
+def _singular(word: str) -> str:
+    """A crude English singular, enough to match 'customers' / 'categories' to table and column names."""
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        return word[:-1]
+    return word
 
 
 def tokenize(text: str) -> list[str]:
