@@ -18,7 +18,7 @@ import typer
 from tunesql.cli.common import fail_cleanly, print_rows
 from tunesql.cli.infer import BackendOpt, FormatOpt, ModelOpt
 
-DEFAULT_QUESTION = "Which 3 products sold the most units in delivered orders?"
+DEFAULT_QUESTION = "How many orders were cancelled?"
 
 
 def quickstart(
