@@ -136,6 +136,19 @@ def write_examples(path: str | Path, examples: Iterable[Example]) -> int:
 
 
 
+def parse_jsonl(text: str, path: str | Path) -> list[Any]:
+    """One JSON value per non-blank line; a bad line raises DataError naming the file, the line and the record."""
+    records: list[Any] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise DataError(f"line {lineno} is not valid JSON: {e.msg}", path=str(path),
+                                index=len(records)) from e
+    return records
+
+
 def read_json_list(path: str | Path, what: str = "records") -> list[Any]:
     """Read a file holding one JSON list (Spider, BIRD and sql-create-context ship their data this way).
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tunesql.data.example import Example
+from tunesql.data.example import Example, parse_jsonl
 from tunesql.data.prompts import Prompt, build_prompt, render_schema_text, to_chat_messages
 from tunesql.db.schema import Schema
 from tunesql.errors import DataError
@@ -138,15 +138,7 @@ def read_records(path: str | Path, fmt: str | None = None) -> list[dict[str, Any
     jsonl = fmt == "messages" if fmt is not None else path.suffix == ".jsonl"
     text = path.read_text(encoding="utf-8")
     if jsonl:
-        records = []
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise DataError(f"line {lineno} is not valid JSON: {e.msg}", path=str(path),
-                                    index=len(records)) from e
-        return records
+        return parse_jsonl(text, path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:

@@ -10,7 +10,6 @@ Reads a JSON list (the published ``sql_create_context_v4.json``) or JSONL.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from tunesql.data.example import Example, read_json_list, require_str
+from tunesql.data.example import Example, parse_jsonl, read_json_list, require_str
 from tunesql.db.schema import Column, ForeignKey, Schema, Table
 from tunesql.errors import DataError
 
@@ -80,19 +79,11 @@ def schema_from_ddl(ddl: str, name: str, dialect: str = DIALECT) -> Schema:
 
 def _records(path: Path) -> list[object]:
     if path.suffix == ".jsonl":
-        records: list[object] = []
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError as e:
             raise DataError("file not found", path=str(path)) from e
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise DataError(f"line {lineno} is not valid JSON: {e.msg}", path=str(path),
-                                    index=len(records)) from e
-        return records
+        return parse_jsonl(text, path)
     return read_json_list(path, "sql-create-context records")
 
 
