@@ -24,11 +24,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tunesql.data.spider import load_db_schemas, resolve_spider_dir
+from tunesql.data.spider import resolve_spider_dir
 from tunesql.eval.execution import ExecConfig, database_files
 from tunesql.eval.runner import GoldSet, evaluate, load_gold, load_predictions
 from tunesql.infer.load import load_backend
-from tunesql.infer.predict import predict_dataset
+from tunesql.infer.predict import dataset_databases, predict_dataset
 
 
 def file_sha256(path: Path) -> str:
@@ -68,14 +68,9 @@ def run(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     preds_path = out / f"{name}.jsonl"
-    schemas = load_db_schemas(spider_dir, sorted({ex.db_id for ex in examples}), samples=3,
-                              tables_json_schemas=gold.schemas, row_counts=False)
+    db_file, schemas = dataset_databases(gold, examples)
     backend = load_backend(args.model, args.backend, n_threads=args.threads) if args.threads else \
         load_backend(args.model, args.backend)
-
-    def db_file(db_id: str) -> Path | None:
-        files = database_files(gold.db_dir, db_id)
-        return files[0] if files else None
 
     start = time.perf_counter()
     with tqdm(total=len(examples), desc=name, unit="q", file=sys.stderr, dynamic_ncols=True) as bar:

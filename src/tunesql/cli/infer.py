@@ -139,23 +139,16 @@ def predict(
     with fail_cleanly():
         from tqdm import tqdm
 
-        from tunesql.eval.execution import database_files
         from tunesql.eval.runner import load_gold
         from tunesql.infer.load import load_backend
-        from tunesql.infer.predict import predict_dataset
+        from tunesql.infer.predict import dataset_databases, predict_dataset
 
         gold = load_gold(dataset, spider_dir=spider_dir, db_dir=db_dir)
         examples = list(gold.examples)
         if shuffle_seed is not None:
             random.Random(shuffle_seed).shuffle(examples)
         examples = examples[:limit] if limit else examples
-        db_root = gold.db_dir or Path(".")
-
-        def db_file(db_id: str) -> Path | None:
-            files = database_files(db_root, db_id)
-            return files[0] if files else None
-
-        schemas = _schemas(dataset, gold, examples, db_file)
+        db_file, schemas = dataset_databases(gold, examples)
         engine = load_backend(model, backend, adapter=adapter)
         typer.echo(f"predicting {len(examples)} examples of {gold.source} with {engine.name} ({strategy}"
                    + (f", n={n}" if strategy == "vote" else "") + f", {schema_format}) → {out}", err=True)
@@ -168,23 +161,3 @@ def predict(
                + (f"; {stats.missing_db} with no database" if stats.missing_db else "")
                + (f"; {stats.failed} whose SQL did not run" if stats.failed else ""))
 
-
-def _schemas(dataset: str, gold, examples, db_file) -> dict:
-    """Each database's schema as prompts show it: the real database (with samples), tables.json as fallback."""
-    db_ids = sorted({ex.db_id for ex in examples})
-    if dataset.startswith("spider:"):
-        from tunesql.data.spider import load_db_schemas, resolve_spider_dir
-
-        return load_db_schemas(resolve_spider_dir(None) if gold.db_dir is None else gold.db_dir.parent, db_ids,
-                               samples=3, tables_json_schemas=gold.schemas, row_counts=False)
-    from tunesql.db.connect import open_database
-
-    schemas = {}
-    for db_id in db_ids:
-        path = db_file(db_id)
-        if path is not None:
-            with open_database(path) as handle:
-                schemas[db_id] = handle.schema(samples=3, row_counts=False)
-        elif gold.schemas and db_id in gold.schemas:
-            schemas[db_id] = gold.schemas[db_id]
-    return schemas

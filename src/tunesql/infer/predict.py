@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tunesql.data.example import Example
 from tunesql.db.connect import Database, open_database
@@ -23,6 +24,9 @@ from tunesql.db.schema import Schema
 from tunesql.errors import DataError
 from tunesql.infer.backend import Backend
 from tunesql.infer.pipeline import answer_question
+
+if TYPE_CHECKING:
+    from tunesql.eval.runner import GoldSet
 
 
 @dataclass
@@ -120,3 +124,33 @@ def predict_dataset(
                 db.close()
         stats.seconds = time.perf_counter() - start
     return stats
+
+
+def dataset_databases(gold: GoldSet, examples: Sequence[Example]
+                      ) -> tuple[Callable[[str], Path | None], dict[str, Schema]]:
+    """For a loaded gold set: a finder for each database's file, and each database's schema as prompts show it
+    (the real database with 3 sample values; tables.json where a Spider database file is missing)."""
+    from tunesql.eval.execution import database_files
+
+    db_root = gold.db_dir or Path(".")
+
+    def db_file(db_id: str) -> Path | None:
+        files = database_files(db_root, db_id)
+        return files[0] if files else None
+
+    db_ids = sorted({ex.db_id for ex in examples})
+    if gold.source.startswith("spider:"):
+        from tunesql.data.spider import load_db_schemas
+
+        schemas = load_db_schemas(db_root.parent, db_ids, samples=3, tables_json_schemas=gold.schemas,
+                                  row_counts=False)
+        return db_file, schemas
+    schemas = {}
+    for db_id in db_ids:
+        path = db_file(db_id)
+        if path is not None:
+            with open_database(path) as handle:
+                schemas[db_id] = handle.schema(samples=3, row_counts=False)
+        elif gold.schemas and db_id in gold.schemas:
+            schemas[db_id] = gold.schemas[db_id]
+    return db_file, schemas
