@@ -81,3 +81,13 @@ def mysql_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def tiny_train_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer Qwen2 (hidden 32) + ChatML byte-level BPE tokenizer, 4096 positions (byte-level Chinese comments
+    make the shop prompts a few thousand tokens long for a 400-token vocabulary)."""
+    pytest.importorskip("trl", reason="the training tests need the train extra: pip install 'tunesql[train]'")
+    from tests.infer.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-train"), max_positions=4096)

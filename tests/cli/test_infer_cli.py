@@ -89,20 +89,3 @@ def test_bad_choices_are_named() -> None:
     assert res.exit_code != 0 and "--strategy" in res.output
     res = CliRunner().invoke(app, ["ask", "x", "--model", "no-such-model"])
     assert res.exit_code == 1 and "no-such-model" in res.stderr
-
-
-def test_quickstart_runs_every_stage(server, tmp_path: Path) -> None:
-    """The README's main job, with the model swapped for the scripted endpoint (the real one is benchmarked)."""
-    _, model = server
-    out = tmp_path / "qs"
-    res = CliRunner().invoke(app, ["quickstart", "--model", model, "--out", str(out),
-                                   "--question", "How many customers do we have?"])
-    assert res.exit_code == 0, res.output
-    info = json.loads((out / "data" / "dataset_info.json").read_text())
-    assert set(info) == {"shop_train_alpaca", "shop_train_messages"}
-    train = json.loads((out / "data" / "shop_train_alpaca.json").read_text())
-    report = json.loads((out / "eval_base" / "report.json").read_text())
-    held_out = {e["id"] for e in report["examples"]}
-    assert len(train) + len(held_out) == 54 and not held_out & {r["id"] for r in train}
-    assert (out / "eval_base" / "difficulty.png").is_file()
-    assert "300" in res.stdout  # the closing question was answered from the database

@@ -51,7 +51,7 @@ def build_tokenizer():
     return fast
 
 
-def build_tiny_model(out_dir: Path, *, seed: int = 0) -> Path:
+def build_tiny_model(out_dir: Path, *, seed: int = 0, max_positions: int = 512) -> Path:
     """Save a random 2-layer Qwen2 and its tokenizer to ``out_dir`` (an HF folder) and return it."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
@@ -64,7 +64,7 @@ def build_tiny_model(out_dir: Path, *, seed: int = 0) -> Path:
         num_hidden_layers=2,
         num_attention_heads=2,
         num_key_value_heads=1,
-        max_position_embeddings=512,
+        max_position_embeddings=max_positions,
         # Larger than the usual 0.02 so logits are spread out: greedy never hinges on a near-tie that float
         # noise from padding could flip, and sampling at temperature 1 still varies.
         initializer_range=0.3,

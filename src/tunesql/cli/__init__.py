@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tunesql.cli import data, db, eval, infer, models, quickstart
+from tunesql.cli import data, db, eval, export, infer, models, quickstart, train
 
 app = typer.Typer(
     name="tunesql",
@@ -19,6 +19,8 @@ app.command("eval")(eval.eval_command)
 app.add_typer(models.app, name="models")
 app.command("ask")(infer.ask)
 app.command("predict")(infer.predict)
+app.add_typer(train.app, name="train")
+app.add_typer(export.app, name="export")
 app.command("quickstart")(quickstart.quickstart)
 
 

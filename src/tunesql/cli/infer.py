@@ -50,6 +50,10 @@ def ask(
     max_rows: Annotated[int, typer.Option("--max-rows", min=1, help="rows to show at most")] = 20,
     timeout: Annotated[float, typer.Option("--timeout", help="seconds each candidate query may run")] = 10.0,
     fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    samples: Annotated[bool, typer.Option("--samples/--no-samples",
+                                          help="sample values in the schema (as the model was trained)")] = True,
+    comments: Annotated[bool, typer.Option("--comments/--no-comments",
+                                           help="column comments in the schema (as the model was trained)")] = True,
 ) -> None:
     """Ask a database a question: prints the SQL, the result and how confident the vote was.
 
@@ -77,7 +81,7 @@ def ask(
             with console.status(f"reading {handle.name}'s schema and generating {what} with {engine.name}…"):
                 answer = answer_question(question, handle, engine, strategy=strategy, n=n, temperature=temperature,
                                          schema_format=schema_format, explain=explain, timeout=timeout,
-                                         max_rows=max_rows)
+                                         max_rows=max_rows, samples=samples, comments=comments)
     if fmt == "json":
         typer.echo(json.dumps({
             "question": question, "sql": answer.sql, "confidence": answer.confidence, "error": answer.error,

@@ -77,6 +77,8 @@ def answer_question(
     repair: bool = True,
     timeout: float | None = None,
     max_rows: int | None = None,
+    samples: bool = True,
+    comments: bool = True,
 ) -> Answer:
     """Answer ``question`` on ``db`` with ``backend`` (see the module docstring).
 
@@ -84,15 +86,10 @@ def answer_question(
     """
     if schema is None:
         schema = db.schema(samples=3)
-    hits: list[ValueHit] = []
-    if values:
-        index = get_value_index(db, schema, cache_dir=value_cache_dir)
-        hits = retrieve_values(question, index, k=k_values)
-    pruned = prune_schema(schema, question, budget_tokens=budget_tokens, count_tokens=count_tokens,
-                          value_hits=hits, schema_format=schema_format)
-    shown_hits = filter_hits(hits, pruned.schema)
-    messages = build_messages(question, pruned.schema, evidence=evidence, schema_format=schema_format,
-                              fewshot=fewshot, value_hits=shown_hits, family=family, system=system)
+    messages, pruned, shown_hits = request_messages(
+        question, db, schema, evidence=evidence, schema_format=schema_format, budget_tokens=budget_tokens,
+        count_tokens=count_tokens, fewshot=fewshot, family=family, system=system, values=values, k_values=k_values,
+        value_cache_dir=value_cache_dir, samples=samples, comments=comments)
     prediction = predict_sql(backend, messages, db, strategy, n=n, temperature=temperature, config=config,
                              repair=repair, timeout=timeout, max_rows=max_rows)
     result = prediction.result
@@ -112,6 +109,46 @@ def answer_question(
         value_hits=shown_hits,
         explanation=explanation,
     )
+
+
+def request_messages(
+    question: str,
+    db: Database,
+    schema: Schema,
+    *,
+    evidence: str = "",
+    schema_format: str = "mschema",
+    budget_tokens: int = DEFAULT_BUDGET_TOKENS,
+    count_tokens: Callable[[str], int] = len_approx,
+    fewshot: Sequence[FewShot | Example | tuple[str, str]] = (),
+    family: str | None = None,
+    system: str | None = None,
+    values: bool = True,
+    k_values: int = 10,
+    value_cache_dir: str | Path | None = None,
+    prune_hints: Sequence[ValueHit] = (),
+    samples: bool = True,
+    comments: bool = True,
+) -> tuple[list[Any], PruneResult, list[ValueHit]]:
+    """The messages sent for ``question`` (value retrieval → pruning → prompt), the prune result, the hints shown.
+
+    Training builds its prompts with this very function, so a fine-tuned model reads at inference exactly what
+    it was trained on. ``prune_hints`` raise columns' relevance for pruning only (never shown): training passes
+    the gold query's columns, so a pruned training prompt never hides a table its answer needs. ``samples`` /
+    ``comments`` leave the schema's sample values / column comments out of the rendering (shorter prompts).
+    """
+    hits: list[ValueHit] = []
+    if values:
+        index = get_value_index(db, schema, cache_dir=value_cache_dir)
+        hits = retrieve_values(question, index, k=k_values)
+    pruned = prune_schema(schema, question, budget_tokens=budget_tokens, count_tokens=count_tokens,
+                          value_hits=[*hits, *prune_hints], schema_format=schema_format, samples=samples,
+                          comments=comments)
+    shown_hits = filter_hits(hits, pruned.schema)
+    messages = build_messages(question, pruned.schema, evidence=evidence, schema_format=schema_format,
+                              fewshot=fewshot, value_hits=shown_hits, family=family, system=system, samples=samples,
+                              comments=comments)
+    return messages, pruned, shown_hits
 
 
 def explain_sql(sql: str, schema: Schema, backend: Backend, *, schema_format: str = "mschema",

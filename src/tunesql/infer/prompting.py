@@ -45,6 +45,11 @@ class FamilyTemplate:
     why: str = ""
 
 
+REASONING_INSTRUCTION = (
+    "First think the problem through inside <think>...</think>, then give the final SQL inside "
+    "<answer>...</answer>."
+)
+
 FAMILIES: dict[str, FamilyTemplate] = {
     "default": FamilyTemplate(
         "default", why="The training prompt, unchanged: what a tunesql fine-tuned checkpoint expects."),
@@ -59,6 +64,10 @@ FAMILIES: dict[str, FamilyTemplate] = {
     "mistral": FamilyTemplate(
         "mistral", system_in_user=True,
         why="Older Mistral-Instruct templates accept only alternating user/assistant turns, no system turn."),
+    "reasoning": FamilyTemplate(
+        "reasoning", answer_suffix=REASONING_INSTRUCTION,
+        why="The SQL-R1 output format, <think>reasoning</think><answer>SQL</answer>: what `tunesql train` teaches "
+            "with data.task=reasoning and what GRPO's format reward checks; a model trained so is asked so."),
     "deepseek-r1": FamilyTemplate(
         "deepseek-r1", system_in_user=True,
         why="DeepSeek-R1 (and its distills) are documented to work best with every instruction in the user turn "
