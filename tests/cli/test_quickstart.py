@@ -15,7 +15,7 @@ def test_quickstart_trains_and_reports_before_after(tiny_train_model: Path, tmp_
     res = CliRunner().invoke(app, [
         "quickstart", "--out", str(out), "--question", "How many customers do we have?",
         f"model.name={tiny_train_model}", "train.max_steps=1", "ex_eval.limit=2", "ex_eval.max_new_tokens=8",
-        "data.max_length=4096"])
+        "data.max_length=4096", "peft.layers=1"])
     assert res.exit_code == 0, res.output
     info = json.loads((out / "data" / "dataset_info.json").read_text())
     assert set(info) == {"shop_train_alpaca", "shop_train_messages"}

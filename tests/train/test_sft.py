@@ -110,7 +110,7 @@ def test_pruned_training_prompts_keep_the_gold_tables() -> None:
     from tunesql.train.data import build_training_data
 
     gold = {ex.id: ex for ex in load_gold("shop").examples}
-    roomy = build_training_data(load_config("sft", None, ["data.budget_tokens=400"]).data, progress=False)
+    roomy = build_training_data(load_config("sft", None, ["data.budget_tokens=800"]).data, progress=False)
     assert len(roomy.records) == len(gold) and not roomy.dropped
     for rec in roomy.records:
         for table in referenced_tables(gold[rec["id"]].sql):

@@ -159,61 +159,16 @@ def ollama_name(stem: str) -> str:
 
 # --- GGUF header -------------------------------------------------------------------------------------------------
 
-_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
-_STRING, _ARRAY = 8, 9
 _WANTED = {"general.architecture", "general.name", "tokenizer.chat_template", "tokenizer.ggml.tokens",
            "tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"}
 
 
 def read_gguf_metadata(path: str | Path, wanted: set[str] | None = None) -> dict:
-    """The GGUF header keys in ``wanted`` (default: what a Modelfile needs), string arrays included.
+    """The GGUF header keys in ``wanted`` (default: what a Modelfile needs, the token strings included) and
+    ``<arch>.context_length``, read by ``tunesql.models.registry.read_gguf_fields`` (header only, fast)."""
+    from tunesql.models.registry import read_gguf_fields
 
-    Reads only the header with plain struct unpacking (a 150k-token vocabulary takes a fraction of a second),
-    and stops once every wanted key is found. ``<arch>.context_length`` is always read as well.
-    """
-    wanted = set(wanted or _WANTED)
-    found: dict = {}
-    with Path(path).open("rb") as f:
-        def read(fmt: str):
-            size = struct.calcsize("<" + fmt)
-            data = f.read(size)
-            if len(data) != size:
-                raise ConfigError(f"{path}: the GGUF header is truncated")
-            return struct.unpack("<" + fmt, data)[0]
-
-        def read_str() -> str:
-            return f.read(read("Q")).decode("utf-8", errors="replace")
-
-        def read_value(vtype: int, keep: bool):
-            if vtype in _SCALARS:
-                return read(_SCALARS[vtype])
-            if vtype == _STRING:
-                return read_str()
-            if vtype == _ARRAY:
-                etype, count = read("I"), read("Q")
-                if etype in _SCALARS and not keep:
-                    f.seek(count * struct.calcsize("<" + _SCALARS[etype]), 1)
-                    return None
-                if etype == _STRING and not keep:  # merges: skip without decoding
-                    for _ in range(count):
-                        f.seek(read("Q"), 1)
-                    return None
-                return [read_value(etype, keep) for _ in range(count)]
-            raise ConfigError(f"{path}: unknown GGUF value type {vtype}; is this a GGUF file?")
-
-        if f.read(4) != b"GGUF":
-            raise ConfigError(f"{path} is not a GGUF file (no GGUF magic); write one with `tunesql export gguf`")
-        version = read("I")
-        count_fmt = "I" if version == 1 else "Q"
-        read(count_fmt)  # tensor count
-        for _ in range(read(count_fmt)):
-            key = read_str()
-            keep = key in wanted or key.endswith(".context_length")
-            value = read_value(read("I"), keep)
-            if keep:
-                found[key] = value
-                if key == "general.architecture":
-                    wanted.add(f"{value}.context_length")
-                if wanted <= found.keys():
-                    break
-    return found
+    try:
+        return read_gguf_fields(path, set(wanted or _WANTED), context_length=True)
+    except (ValueError, struct.error) as e:
+        raise ConfigError(f"{e}; write a GGUF with `tunesql export gguf`") from e

@@ -213,13 +213,15 @@ _SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: 
 _STRING, _ARRAY = 8, 9
 
 
-def read_gguf_fields(path: str | Path, wanted: set[str]) -> dict:
+def read_gguf_fields(path: str | Path, wanted: set[str], *, context_length: bool = False) -> dict:
     """Read the ``wanted`` metadata keys of a GGUF header, stopping as soon as all are found.
 
     gguf.GGUFReader parses the whole header into numpy views (the tokenizer arrays included), which takes ~20 s
     for a 50k-token vocabulary; ``general.architecture`` is the first key, so this returns in microseconds.
-    Arrays are skipped, not returned.
+    Arrays are returned (as lists) only when wanted; others are skipped by seeking. ``context_length=True`` also
+    reads ``<architecture>.context_length``. A file that is not a GGUF raises ValueError.
     """
+    wanted = set(wanted)
     found: dict = {}
     with Path(path).open("rb") as f:
         def read(fmt: str):
@@ -230,35 +232,39 @@ def read_gguf_fields(path: str | Path, wanted: set[str]) -> dict:
             return struct.unpack("<" + fmt, data)[0]
 
         def read_str() -> str:
-            n = read("Q")
-            return f.read(n).decode("utf-8", errors="replace")
+            return f.read(read("Q")).decode("utf-8", errors="replace")
 
-        def read_value(vtype: int):
+        def read_value(vtype: int, keep: bool):
             if vtype in _SCALARS:
                 return read(_SCALARS[vtype])
             if vtype == _STRING:
                 return read_str()
             if vtype == _ARRAY:
                 etype, count = read("I"), read("Q")
-                if etype in _SCALARS:
+                if etype in _SCALARS and not keep:
                     f.seek(count * struct.calcsize("<" + _SCALARS[etype]), 1)
-                else:
+                    return None
+                if etype == _STRING and not keep:  # e.g. merges: skipped without decoding
                     for _ in range(count):
-                        read_value(etype)
-                return None
+                        f.seek(read("Q"), 1)
+                    return None
+                return [read_value(etype, keep) for _ in range(count)]
             raise ValueError(f"{path}: unknown GGUF value type {vtype}")
 
         if f.read(4) != b"GGUF":
-            raise ValueError(f"{path}: not a GGUF file")
+            raise ValueError(f"{path}: not a GGUF file (no GGUF magic)")
         version = read("I")
         count_fmt = "I" if version == 1 else "Q"
         read(count_fmt)  # tensor count
         for _ in range(read(count_fmt)):
             key = read_str()
-            value = read_value(read("I"))
-            if key in wanted:
+            keep = key in wanted
+            value = read_value(read("I"), keep)
+            if keep:
                 found[key] = value
-                if len(found) == len(wanted):
+                if key == "general.architecture" and context_length:
+                    wanted.add(f"{value}.context_length")
+                if wanted <= found.keys():
                     break
     return found
 

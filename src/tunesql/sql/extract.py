@@ -27,7 +27,7 @@ from sqlglot.tokens import TokenType
 from tunesql.errors import SQLSyntaxError
 from tunesql.sql.transpile import TUNESQL_DIALECTS, parse_statement, resolve_dialect
 
-_SPECIAL_TOKENS = re.compile(r"<\|[^|<>\s]{1,40}\|>|<｜[^｜<>]{1,40}｜>|</s>|<s>|<eos>|<end_of_turn>")
+SPECIAL_TOKENS = re.compile(r"<\|[^|<>\s]{1,40}\|>|<｜[^｜<>]{1,40}｜>|</s>|<s>|<eos>|<end_of_turn>")
 _THINK_OPEN = re.compile(r"<think(?:ing)?>", re.IGNORECASE)
 _THINK_CLOSE = re.compile(r"</think(?:ing)?>", re.IGNORECASE)
 _ANSWER = re.compile(r"<answer>(.*?)(?:</answer>|\Z)", re.IGNORECASE | re.DOTALL)
@@ -45,7 +45,7 @@ def extract_reasoning(text: str) -> str:
     An output that has ``</think>`` but no opening tag (templates that put ``<think>`` in the prompt) gives
     the text before it; an unclosed ``<think>`` gives everything after it.
     """
-    text = _SPECIAL_TOKENS.sub("", text or "")
+    text = SPECIAL_TOKENS.sub("", text or "")
     parts: list[str] = []
     pos = 0
     first_close = _THINK_CLOSE.search(text)
@@ -68,7 +68,7 @@ def extract_reasoning(text: str) -> str:
 def extract_sql(text: str, dialect: str | None = None) -> str:
     """The final SQL query in ``text`` (see the module docstring for the order); "" when none is found."""
     dialects = (resolve_dialect(dialect),) if dialect else TUNESQL_DIALECTS
-    text = _SPECIAL_TOKENS.sub("", text or "")
+    text = SPECIAL_TOKENS.sub("", text or "")
     text = _after_reasoning(text)
     answers = list(_ANSWER.finditer(text))
     if answers:

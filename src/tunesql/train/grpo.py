@@ -17,31 +17,18 @@ import time
 from typing import Any
 
 from tunesql.errors import ConfigError
-from tunesql.train.config import GRPOJob, dump_config
-from tunesql.train.sft import TrainResult, _dataset, _trainer, finish, is_main_process
+from tunesql.train.config import GRPOJob
+from tunesql.train.sft import TrainResult, _dataset, _trainer, finish, prepare_data, setup
 
 GOLD_COLUMNS = ("prompt", "gold_sql", "db_path", "dialect")
 
 
 def run_grpo(job: GRPOJob, *, progress: bool = True) -> TrainResult:
-    from pathlib import Path
-
-    from tunesql.train.data import build_training_data, drop_long
-    from tunesql.train.model import (
-        check_gpu_paths,
-        import_training,
-        load_model,
-        load_tokenizer,
-        peft_config,
-        pick_hardware,
-        resolve_model_path,
-    )
+    from tunesql.train.model import load_model, peft_config
     from tunesql.train.rewards import reward_functions
 
     start = time.perf_counter()
-    torch, _, trl = import_training()
-    hw = pick_hardware(job)
-    check_gpu_paths(job, hw)
+    trl, hw = setup(job)
     if job.grpo.use_vllm:
         if hw.device != "cuda":
             raise ConfigError("grpo.use_vllm=true needs a CUDA GPU; set grpo.use_vllm=false to generate with "
@@ -60,19 +47,10 @@ def run_grpo(job: GRPOJob, *, progress: bool = True) -> TrainResult:
                           f"multiple of grpo.num_generations = {job.grpo.num_generations} (TRL samples every "
                           "prompt's whole group within one generation batch)")
     funcs, weights = reward_functions(job.grpo.rewards, timeout=job.grpo.timeout)
-    if job.train.threads:
-        torch.set_num_threads(job.train.threads)
-
-    data = build_training_data(job.data, progress=progress, require_targets=False)
-    model_path = resolve_model_path(job.model.name, progress=progress)
-    tokenizer = load_tokenizer(model_path)
-    drop_long(data, tokenizer, job.data.max_length)
+    data, model_path, tokenizer = prepare_data(job, progress=progress, require_targets=False)
     rows = [{k: r[k] for k in GOLD_COLUMNS} for r in data.records if r.get("db_path")]
     if not rows:
         raise ConfigError("no GRPO prompt has a database to execute on: " + data.summary())
-    print(data.summary())
-    if is_main_process():
-        dump_config(job, Path(job.train.output_dir) / "config.yaml")
 
     model = load_model(job, model_path, hw)
     args = trl.GRPOConfig(**grpo_args(job, hw, weights))

@@ -163,7 +163,7 @@ def common_args(job: SFTJob, hw: Hardware) -> dict[str, Any]:
         save_total_limit=t.save_total_limit, seed=t.seed, report_to=[] if t.report_to == "none" else [t.report_to],
         bf16=hw.bf16, fp16=hw.fp16, use_cpu=hw.device == "cpu",
         gradient_checkpointing=job.model.gradient_checkpointing, disable_tqdm=False, save_strategy="steps",
-        logging_first_step=True,
+        logging_first_step=True, ddp_find_unused_parameters=False,
     )
 
 

@@ -66,7 +66,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tunesql.errors import ConfigError, ConnectError, DataError, QueryTimeout, SQLSyntaxError, UnsafeSQLError
-from tunesql.sql.extract import _SPECIAL_TOKENS, extract_sql
+from tunesql.sql.extract import SPECIAL_TOKENS, extract_sql
+from tunesql.train.config import REWARD_NAMES
 
 if TYPE_CHECKING:
     from tunesql.db.connect import Database
@@ -74,8 +75,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-REWARD_NAMES = ("format", "execution", "result", "length")
-"""The names ``reward_functions`` accepts, in the order it returns them."""
+# REWARD_NAMES (imported above from the config, which validates grpo.rewards against it): the names
+# ``reward_functions`` accepts, in the order it returns them.
 FORMAT_REWARD = 1.0
 EXECUTION_REWARD = 2.0
 RESULT_REWARD = 3.0
@@ -157,7 +158,7 @@ def parse_completion(text: str, dialect: str | None = None) -> Parsed:
     >>> parse_completion("SELECT count(*) FROM t").well_formed
     False
     """
-    text = _SPECIAL_TOKENS.sub("", text or "")
+    text = SPECIAL_TOKENS.sub("", text or "")
     match = _STRUCTURE.match(text)
     if match is None or any(text.count(tag) != 1 for tag in _TAGS):
         return Parsed(False)

@@ -40,32 +40,11 @@ class TrainResult:
 
 def run_sft(job: SFTJob, *, progress: bool = True) -> TrainResult:
     """Train as ``job`` says and return where everything went (see the module docstring)."""
-    from tunesql.train.data import build_training_data, drop_long
-    from tunesql.train.model import (
-        check_gpu_paths,
-        import_training,
-        load_model,
-        load_tokenizer,
-        peft_config,
-        pick_hardware,
-        resolve_model_path,
-    )
+    from tunesql.train.model import load_model, peft_config
 
     start = time.perf_counter()
-    torch, _, trl = import_training()
-    hw = pick_hardware(job)
-    check_gpu_paths(job, hw)
-    if job.train.threads:
-        torch.set_num_threads(job.train.threads)
-    out = Path(job.train.output_dir)
-    data = build_training_data(job.data, progress=progress)
-    model_path = resolve_model_path(job.model.name, progress=progress)
-    tokenizer = load_tokenizer(model_path)
-    drop_long(data, tokenizer, job.data.max_length)
-    print(data.summary())
-    if is_main_process():
-        dump_config(job, out / "config.yaml")
-
+    trl, hw = setup(job)
+    data, model_path, tokenizer = prepare_data(job, progress=progress)
     model = load_model(job, model_path, hw)
     args = trl.SFTConfig(**sft_args(job, hw))
     trainer, ex_cb, _ = _trainer(trl.SFTTrainer, job, model, tokenizer, args, data,
@@ -73,6 +52,33 @@ def run_sft(job: SFTJob, *, progress: bool = True) -> TrainResult:
                                                          for r in data.records]),
                                  peft_config=peft_config(job, model))
     return finish(trainer, job, tokenizer, ex_cb, data.summary(), start)
+
+
+def setup(job: SFTJob) -> tuple[Any, Any]:
+    """trl and the hardware flags, after the checks that need no data or model (GPU-only options)."""
+    from tunesql.train.model import check_gpu_paths, import_training, pick_hardware
+
+    torch, _, trl = import_training()
+    hw = pick_hardware(job)
+    check_gpu_paths(job, hw)
+    if job.train.threads:
+        torch.set_num_threads(job.train.threads)
+    return trl, hw
+
+
+def prepare_data(job: SFTJob, *, progress: bool = True, require_targets: bool = True) -> tuple[Any, Any, Any]:
+    """Training data (drops explained), the model's local path and tokenizer; the resolved config is written."""
+    from tunesql.train.data import build_training_data, drop_long
+    from tunesql.train.model import load_tokenizer, resolve_model_path
+
+    data = build_training_data(job.data, progress=progress, require_targets=require_targets)
+    model_path = resolve_model_path(job.model.name, progress=progress)
+    tokenizer = load_tokenizer(model_path)
+    drop_long(data, tokenizer, job.data.max_length)
+    print(data.summary())
+    if is_main_process():
+        dump_config(job, Path(job.train.output_dir) / "config.yaml")
+    return data, model_path, tokenizer
 
 
 def sft_args(job: SFTJob, hw: Any) -> dict[str, Any]:
