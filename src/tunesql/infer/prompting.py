@@ -46,9 +46,11 @@ class FamilyTemplate:
 
 
 REASONING_INSTRUCTION = (
-    "First think the problem through inside <think>...</think>, then give the final SQL inside "
-    "<answer>...</answer>."
+    "This time, before the SQL, think the problem through inside <think>...</think>; then reply with the SQL "
+    "alone inside <answer>...</answer>."
 )
+"""Appended after the training prompt's "Reply with the SQL alone" line, which it amends (the reasoning goes in
+its own block, the answer stays bare SQL) rather than contradicts."""
 
 FAMILIES: dict[str, FamilyTemplate] = {
     "default": FamilyTemplate(
