@@ -28,15 +28,7 @@ def run_grpo(job: GRPOJob, *, progress: bool = True) -> TrainResult:
     from tunesql.train.rewards import reward_functions
 
     start = time.perf_counter()
-    trl, hw = setup(job)
-    if job.grpo.use_vllm:
-        if hw.device != "cuda":
-            raise ConfigError("grpo.use_vllm=true needs a CUDA GPU; set grpo.use_vllm=false to generate with "
-                              "transformers")
-        try:
-            import vllm  # noqa: F401
-        except ImportError as e:
-            raise ConfigError("grpo.use_vllm=true needs vLLM: pip install 'tunesql[vllm]'") from e
+    trl, hw = setup(job)  # checks the GPU-only options, grpo.use_vllm included
     if job.data.task == "sql2nl" or job.data.task == "both":
         raise ConfigError(f"data.task={job.data.task}: GRPO rewards execute SQL, so it trains nl2sql or reasoning")
     # TRL's generation batch (per-device batch × processes × accumulation steps) holds whole prompt groups.

@@ -7,6 +7,7 @@ bitsandbytes, flash-attention) are checked before anything loads, and say what t
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,22 +54,24 @@ def pick_hardware(job: SFTJob) -> Hardware:
 
 def check_gpu_paths(job: SFTJob, hw: Hardware) -> None:
     """Fail before loading anything when the job asks for something this machine cannot do."""
+    needs = []  # (asked for, what it needs installed, the module, what to do instead)
     if job.peft.method == "qlora":
-        if hw.device != "cuda":
-            raise ConfigError("peft.method=qlora loads the model in 4-bit with bitsandbytes, which needs a CUDA GPU; "
-                              "use peft.method=lora on this machine")
-        try:
-            import bitsandbytes  # noqa: F401
-        except ImportError as e:
-            raise ConfigError("peft.method=qlora needs bitsandbytes: pip install bitsandbytes") from e
+        needs.append(("peft.method=qlora (4-bit via bitsandbytes)", "pip install bitsandbytes", "bitsandbytes",
+                      "use peft.method=lora"))
     if job.model.attn_implementation == "flash_attention_2":
+        needs.append(("model.attn_implementation=flash_attention_2", "pip install flash-attn --no-build-isolation",
+                      "flash_attn", "use sdpa"))
+    grpo = getattr(job, "grpo", None)
+    if grpo is not None and grpo.use_vllm:
+        needs.append(("grpo.use_vllm=true", "pip install 'tunesql[vllm]'", "vllm",
+                      "set grpo.use_vllm=false to generate with transformers"))
+    for asked, install, module, instead in needs:
         if hw.device != "cuda":
-            raise ConfigError("model.attn_implementation=flash_attention_2 needs a CUDA GPU; use sdpa")
+            raise ConfigError(f"{asked} needs a CUDA GPU; on this machine {instead}")
         try:
-            import flash_attn  # noqa: F401
+            importlib.import_module(module)
         except ImportError as e:
-            raise ConfigError("flash_attention_2 needs flash-attn: pip install flash-attn --no-build-isolation"
-                              ) from e
+            raise ConfigError(f"{asked} needs {module}: {install}") from e
 
 
 def resolve_model_path(name: str, progress: bool = True) -> Path | str:
