@@ -41,6 +41,7 @@ def test_lora_steps_change_weights_save_and_resume(tiny_train_model: Path, tmp_p
     assert (out / "checkpoint-2").is_dir() and (out / "config.yaml").is_file()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 2 and summary["data"].startswith("6 training records from shop (6)")
+    assert " tokens on average (max " in summary["data"]  # counted under the chat template by drop_long
     # execution accuracy measured before the first step and after the last, on the 2 held-out questions
     assert [e["step"] for e in result.ex] == [0, 2] and all(e["n"] == 2 for e in result.ex)
     assert (out / "ex_step0.jsonl").is_file() and (out / "loss.png").stat().st_size > 1000

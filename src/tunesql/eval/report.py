@@ -97,7 +97,18 @@ def render_markdown(report: dict[str, Any], *, failures: int = DEFAULT_FAILURES,
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _plt():
+def save_figure(fig: Any, path: str | Path, *, dpi: float | None = None) -> Path:
+    """Lay out, write (creating the folder) and close a figure: closed figures are what keep a long run's memory
+    flat, so every plot goes through here."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, **({"dpi": dpi} if dpi else {}))
+    pyplot().close(fig)
+    return path
+
+
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -109,7 +120,7 @@ def _plt():
 def plot_difficulty(report: dict[str, Any], path: str | Path, *,
                     title: str = "Execution accuracy by difficulty") -> Path:
     """Bar chart of EX by difficulty (plus "all"), ``correct/scored`` written on each bar."""
-    plt = _plt()
+    plt = pyplot()
     s = report["summary"]
     fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
     if s.get("task") == "sql2nl":
@@ -134,11 +145,7 @@ def plot_difficulty(report: dict[str, Any], path: str | Path, *,
         ax.set_ylim(0, 110)
         ax.set_title(title)
     ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def write_report(report: dict[str, Any], out_dir: str | Path, *, failures: int = DEFAULT_FAILURES,
@@ -236,7 +243,7 @@ def render_compare_markdown(cmp: dict[str, Any], *, limit: int = DEFAULT_FAILURE
 
 def plot_compare(cmp: dict[str, Any], path: str | Path) -> Path:
     """Grouped bars: EX of A and B per difficulty (and overall), ``correct/scored`` on each bar."""
-    plt = _plt()
+    plt = pyplot()
     names = [*cmp["by_difficulty"], "all"]
     rows = [*cmp["by_difficulty"].values(), cmp["overall"]]
     fig, ax = plt.subplots(figsize=(8, 4), dpi=120)
@@ -254,11 +261,7 @@ def plot_compare(cmp: dict[str, Any], path: str | Path) -> Path:
     ax.set_title(f"{cmp['label_a']} vs {cmp['label_b']}: execution accuracy by difficulty")
     ax.legend(loc="upper right", frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def write_compare(cmp: dict[str, Any], out_dir: str | Path, *, limit: int = DEFAULT_FAILURES,

@@ -145,11 +145,9 @@ class LossCurveCallback(TrainerCallback):
 
 def plot_metrics(history: Sequence[dict[str, Any]], path: Path, title: str = "training loss") -> Path | None:
     """Loss (and reward, for GRPO) against step; EX as points on a second axis. None when nothing was logged."""
-    import matplotlib
+    from tunesql.eval.report import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     loss = [(r["step"], r["loss"]) for r in history if "loss" in r]
     reward = [(r["step"], r["reward"]) for r in history if "reward" in r]
     ex = [(r["step"], r["eval_ex"]) for r in history if "eval_ex" in r]
@@ -171,8 +169,4 @@ def plot_metrics(history: Sequence[dict[str, Any]], path: Path, title: str = "tr
         ax2.legend(loc="upper right")
     ax.legend(loc="upper left")
     ax.set_title(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)

@@ -69,9 +69,9 @@ class DataSection(_Section):
     values: bool = True
     """Value hints (BM25 over the database's values) in the prompt, as at inference."""
     samples: bool = True
-    """Sample values per column in the rendered schema. Off, a prompt is much shorter (the bundled database:
-    ~600 instead of ~1,600 tokens in M-Schema without comments); the value hints still name the values the
-    question mentions. Inference must then be asked the same way (``tunesql ask --no-samples``)."""
+    """Sample values per column in the rendered schema. Off, a prompt is much shorter (the data summary a run
+    prints gives tokens per record); the value hints still name the values the question mentions. Inference
+    must then be asked the same way (``tunesql ask --no-samples``)."""
     comments: bool = True
     """Table and column comments in the rendered schema (the bundled database's are bilingual and long)."""
     max_examples: int | None = Field(None, ge=1)

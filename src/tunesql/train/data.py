@@ -20,7 +20,8 @@ left the error lists the reasons with example ids.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,8 @@ class TrainingData:
     dropped: Counter[str] = field(default_factory=Counter)
     dropped_ids: dict[str, list[str]] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
+    token_counts: list[int] = field(default_factory=list)
+    """Tokens per kept record under the model's chat template (filled by ``drop_long``)."""
 
     def drop(self, example_id: str, reason: str) -> None:
         self.dropped[reason] += 1
@@ -63,6 +66,9 @@ class TrainingData:
 
     def summary(self) -> str:
         kept = f"{len(self.records)} training records from {', '.join(self.sources)}"
+        if self.token_counts:
+            n = self.token_counts
+            kept += f", {sum(n) / len(n):.0f} tokens on average (max {max(n)})"
         if not self.dropped:
             return kept
         parts = [f"{n} {reason} (e.g. {', '.join(self.dropped_ids[reason][:3])})"
@@ -139,7 +145,7 @@ def reasoning_target(reasoning: str, sql: str) -> str:
 def drop_long(data: TrainingData, tokenizer: Any, max_length: int) -> None:
     """Remove records longer than ``max_length`` tokens under the model's chat template (counted, not truncated:
     a truncated SQL target teaches the model to stop mid-query)."""
-    kept = []
+    kept, counts = [], []
     for rec in data.records:
         text = tokenizer.apply_chat_template(rec["prompt"] + rec["completion"], tokenize=False)
         n = len(tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -147,7 +153,8 @@ def drop_long(data: TrainingData, tokenizer: Any, max_length: int) -> None:
             data.drop(rec["id"], f"longer than data.max_length={max_length} tokens")
         else:
             kept.append(rec)
-    data.records = kept
+            counts.append(n)
+    data.records, data.token_counts = kept, counts
     if not kept:
         raise DataError("no usable training example: " + data.summary()
                         + "; raise data.max_length or lower data.budget_tokens")
@@ -160,15 +167,13 @@ def _add_records(data: TrainingData, examples: Sequence[Example], db_file: Any, 
                  cfg: DataSection, family: str | None, progress: bool, spec: str, require_targets: bool) -> None:
     from tqdm import tqdm
 
-    from tunesql.db.connect import open_database
     from tunesql.errors import TunesqlError
     from tunesql.infer.prompting import build_explain_messages
     from tunesql.sql.transpile import parse_statement
 
-    handles: dict[str, Any] = {}
     directions = ("nl2sql", "sql2nl") if cfg.task == "both" else (cfg.task,)
     reasoning_family = "reasoning" if cfg.task == "reasoning" else family
-    try:
+    with _databases(db_file, enabled=cfg.values) as database:
         for ex in tqdm(examples, desc=f"prompts {spec}", unit="ex", disable=not progress):
             if not ex.sql.strip():
                 data.drop(ex.id, "no SQL")
@@ -183,9 +188,7 @@ def _add_records(data: TrainingData, examples: Sequence[Example], db_file: Any, 
                 data.drop(ex.id, "SQL does not parse")
                 continue
             path = db_file(ex.db_id)
-            if ex.db_id not in handles:
-                handles[ex.db_id] = open_database(path) if path is not None and cfg.values else None
-            db = handles[ex.db_id]
+            db = database(ex.db_id)
             gold = {"gold_sql": ex.sql, "db_path": str(path) if path else "", "dialect": ex.dialect}
             for direction in directions:
                 if direction == "sql2nl":
@@ -210,27 +213,43 @@ def _add_records(data: TrainingData, examples: Sequence[Example], db_file: Any, 
                 if direction != "sql2nl":
                     record.update(gold)
                 data.records.append(record)
-    finally:
-        for db in handles.values():
-            if db is not None:
-                db.close()
 
 
 def _eval_items(examples: Sequence[Example], gold: GoldSet, db_file: Any, schemas: dict[str, Schema],
                 cfg: DataSection, family: str | None) -> list[EvalItem]:
-    from tunesql.db.connect import open_database
-
     items = []
     eval_family = "reasoning" if cfg.task == "reasoning" else family
-    for ex in examples:
-        path = db_file(ex.db_id)
-        schema = schemas.get(ex.db_id)
-        if path is None or schema is None or not ex.sql.strip():
-            continue
-        with open_database(path) as db:
-            messages = prompt_for(ex, db if cfg.values else None, schema, cfg, family=eval_family)
-        items.append(EvalItem(ex.id, messages, ex.sql, Path(gold.db_dir or path.parent), ex.db_id, ex.dialect))
+    with _databases(db_file, enabled=cfg.values) as database:
+        for ex in examples:
+            path = db_file(ex.db_id)
+            schema = schemas.get(ex.db_id)
+            if path is None or schema is None or not ex.sql.strip():
+                continue
+            messages = prompt_for(ex, database(ex.db_id), schema, cfg, family=eval_family)
+            items.append(EvalItem(ex.id, messages, ex.sql, Path(gold.db_dir or path.parent), ex.db_id, ex.dialect))
     return items
+
+
+@contextmanager
+def _databases(db_file: Any, *, enabled: bool = True) -> Iterator[Any]:
+    """``database(db_id)``: one read-only handle per database, opened on first use (None when ``enabled`` is
+    False, for prompts without value hints, or when the file is missing), all closed on exit."""
+    from tunesql.db.connect import open_database
+
+    handles: dict[str, Any] = {}
+
+    def database(db_id: str) -> Any:
+        if db_id not in handles:
+            path = db_file(db_id)
+            handles[db_id] = open_database(path) if enabled and path is not None else None
+        return handles[db_id]
+
+    try:
+        yield database
+    finally:
+        for db in handles.values():
+            if db is not None:
+                db.close()
 
 
 def _hides_gold_table(example: Example, shown: Schema) -> bool:
