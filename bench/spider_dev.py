@@ -2,6 +2,7 @@
 
     python bench/spider_dev.py --limit 200 --strategy greedy --schema-format ddl --out runs/bench-spider
     python bench/spider_dev.py --limit 200 --strategy vote --n 8 --schema-format mschema --out runs/bench-spider
+    python bench/spider_dev.py --limit 200 --strategy greedy vote --n 8 --schema-format mschema --out runs/bench-spider
 
 The subset is a seeded random sample (``--seed``) of the dev questions whose database exists (wta_1 is missing
 here), the same for every configuration, so rows of the table compare like with like. Predictions go through the
@@ -9,6 +10,11 @@ code of ``tunesql predict`` (written to ``<out>/<config>.jsonl``, resumable: re-
 the code of ``tunesql eval`` (Spider test-suite semantics). Prints a table and writes ``<out>/<config>.json`` with
 the config, the seed, the model file's sha256, EX by difficulty and the wall time. Compare configurations with
 ``--summarize``, which prints every JSON found in ``--out`` as one table.
+
+Several strategies in one run (``--strategy greedy vote``) go question by question: greedy first, then the vote on
+the same prompt, which llama.cpp finds already evaluated in its KV cache. Each strategy still gets its own
+predictions file and JSON. The vote's seconds per question then include the greedy answer's (the only time the
+prompt was evaluated), so they are an upper bound for the vote alone: n + 1 completions, one prompt evaluation.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import platform
 import random
 import sys
@@ -28,7 +35,7 @@ from tunesql.data.spider import resolve_spider_dir
 from tunesql.eval.execution import ExecConfig, database_files
 from tunesql.eval.runner import GoldSet, evaluate, load_gold, load_predictions
 from tunesql.infer.load import load_backend
-from tunesql.infer.predict import dataset_databases, predict_dataset
+from tunesql.infer.predict import PredictStats, dataset_databases, predict_dataset
 
 
 def file_sha256(path: Path) -> str:
@@ -57,53 +64,74 @@ def subset(gold: GoldSet, limit: int | None, seed: int) -> list:
     return scorable[:limit] if limit else scorable
 
 
-def run(args: argparse.Namespace) -> dict:
+def config_name(args: argparse.Namespace, strategy: str) -> str:
+    name = args.name or (f"{args.model or 'default'}-{strategy}" + (f"{args.n}" if strategy == "vote" else "")
+                         + f"-{args.schema_format}" + ("" if args.values else "-novalues"))
+    if args.name and len(args.strategy) > 1:
+        name = f"{args.name}-{strategy}"
+    return name.replace("/", "_").replace(":", "_").replace("#", "_")
+
+
+def run(args: argparse.Namespace) -> list[dict]:
     spider_dir = resolve_spider_dir(args.spider_dir)
     gold = load_gold("spider:dev", spider_dir=spider_dir)
     examples = subset(gold, args.limit, args.seed)
-    name = args.name or (f"{args.model or 'default'}-{args.strategy}"
-                         + (f"{args.n}" if args.strategy == "vote" else "") + f"-{args.schema_format}"
-                         + ("" if args.values else "-novalues"))
-    name = name.replace("/", "_").replace(":", "_").replace("#", "_")
+    strategies = list(dict.fromkeys(args.strategy))
+    names = {st: config_name(args, st) for st in strategies}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    preds_path = out / f"{name}.jsonl"
+    paths = {st: out / f"{names[st]}.jsonl" for st in strategies}
     db_file, schemas = dataset_databases(gold, examples)
     backend = load_backend(args.model, args.backend, n_threads=args.threads) if args.threads else \
         load_backend(args.model, args.backend)
 
-    start = time.perf_counter()
-    with tqdm(total=len(examples), desc=name, unit="q", file=sys.stderr, dynamic_ncols=True) as bar:
-        stats = predict_dataset(examples, db_file, schemas, backend, preds_path, strategy=args.strategy, n=args.n,
-                                temperature=args.temperature, schema_format=args.schema_format,
-                                values=args.values, repair=args.repair, progress=bar.update)
-    predict_seconds = time.perf_counter() - start
+    stats = {st: PredictStats() for st in strategies}
+    seconds = dict.fromkeys(strategies, 0.0)
+    with tqdm(total=len(examples), desc=" + ".join(names.values()), unit="q", file=sys.stderr,
+              dynamic_ncols=True) as bar:
+        # Question by question, every strategy in turn: later strategies find the prompt in llama.cpp's cache.
+        chunks = [[ex] for ex in examples] if len(strategies) > 1 else [examples]
+        for chunk in chunks:
+            for st in strategies:
+                t0 = time.perf_counter()
+                got = predict_dataset(chunk, db_file, schemas, backend, paths[st], strategy=st, n=args.n,
+                                      temperature=args.temperature, schema_format=args.schema_format,
+                                      values=args.values, repair=args.repair,
+                                      progress=bar.update if st == strategies[0] else None)
+                seconds[st] += time.perf_counter() - t0
+                for f in ("written", "skipped", "missing_db", "failed"):
+                    setattr(stats[st], f, getattr(stats[st], f) + getattr(got, f))
     ids = {ex.id for ex in examples}
     gold.examples = [ex for ex in gold.examples if ex.id in ids]
-    report = evaluate(gold, [load_predictions(preds_path, gold)], config=ExecConfig(), workers=1)[0]
-    summary = report["summary"]
     key, sha = model_file(args.model)
-    record = {
-        "name": name,
-        "config": {"model": key, "backend": backend.name, "strategy": args.strategy,
-                   "n": args.n if args.strategy == "vote" else 1,
-                   "temperature": args.temperature if args.strategy == "vote" else 0.0,
-                   "schema_format": args.schema_format, "values": args.values, "repair": args.repair,
-                   "limit": args.limit, "seed": args.seed},
-        "model_sha256": sha,
-        "questions": len(examples),
-        "ex": summary["ex"],
-        "correct": summary["correct"],
-        "exec_success": summary["exec_success"],
-        "exact_match": summary["exact_match"],
-        "by_difficulty": {k: {"count": v["count"], "ex": v["ex"]} for k, v in summary["by_difficulty"].items()},
-        "predict_seconds_this_run": round(predict_seconds, 1),
-        "seconds_per_question_this_run": round(predict_seconds / max(1, stats.written), 2),
-        "resumed_predictions": stats.skipped,
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
-    }
-    (out / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
-    return record
+    records = []
+    for st in strategies:
+        report = evaluate(gold, [load_predictions(paths[st], gold)], config=ExecConfig(), workers=1)[0]
+        summary = report["summary"]
+        # A later strategy's time includes the earlier ones' (they evaluated the prompt it reused).
+        spent = sum(seconds[s] for s in strategies[:strategies.index(st) + 1])
+        record = {
+            "name": names[st],
+            "config": {"model": key, "backend": backend.name, "strategy": st,
+                       "n": args.n if st == "vote" else 1,
+                       "temperature": args.temperature if st == "vote" else 0.0,
+                       "schema_format": args.schema_format, "values": args.values, "repair": args.repair,
+                       "limit": args.limit, "seed": args.seed, "run_with": strategies},
+            "model_sha256": sha,
+            "questions": len(examples),
+            "ex": summary["ex"],
+            "correct": summary["correct"],
+            "exec_success": summary["exec_success"],
+            "exact_match": summary["exact_match"],
+            "by_difficulty": {k: {"count": v["count"], "ex": v["ex"]} for k, v in summary["by_difficulty"].items()},
+            "predict_seconds_this_run": round(spent, 1),
+            "seconds_per_question_this_run": round(spent / max(1, stats[st].written), 2),
+            "resumed_predictions": stats[st].skipped,
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        }
+        (out / f"{names[st]}.json").write_text(json.dumps(record, indent=2) + "\n")
+        records.append(record)
+    return records
 
 
 def summarize(out: Path) -> None:
@@ -125,7 +153,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=None, help="registry key, .gguf, HF folder or endpoint (default model)")
     p.add_argument("--backend", default="auto")
-    p.add_argument("--strategy", choices=("greedy", "vote"), default="greedy")
+    p.add_argument("--strategy", choices=("greedy", "vote"), nargs="+", default=["greedy"],
+                   help="one or more; several run question by question, sharing each prompt's evaluation")
     p.add_argument("--n", type=int, default=8)
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--schema-format", choices=("ddl", "mschema", "cards"), default="mschema")
@@ -142,9 +171,9 @@ def main() -> int:
     if args.summarize:
         summarize(Path(args.out))
         return 0
-    record = run(args)
+    for record in run(args):
+        print(json.dumps({k: record[k] for k in ("name", "questions", "ex", "predict_seconds_this_run")}))
     summarize(Path(args.out))
-    print(json.dumps({k: record[k] for k in ("name", "questions", "ex", "predict_seconds_this_run")}))
     return 0
 
 

@@ -487,3 +487,18 @@ def test_spider_inline_comments(spider_schemas: dict[str, Schema]) -> None:
     # Commented-out clauses in sakila_1 and college_2 are nobody's comment.
     for db_id in ("sakila_1", "college_2"):
         assert not [c for t in spider_schemas[db_id].tables for c in t.columns if c.comment], db_id
+
+
+def test_postgresql_leaves_out_relations_an_extension_owns(pg_url: str) -> None:
+    """pg_stat_statements installed in the user's schema adds two views; they are not the user's data."""
+    admin = sa.create_engine(pg_url)
+    with admin.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE items (id int PRIMARY KEY, name text)"))
+        conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements SCHEMA public"))
+        owned = {r[0] for r in conn.execute(sa.text(
+            "SELECT viewname FROM pg_views WHERE schemaname = 'public'"))}
+    admin.dispose()
+    assert "pg_stat_statements" in owned  # the views really are there, in the same schema
+    with open_database(pg_url) as db:
+        names = [t.name for t in db.schema().tables]
+    assert names == ["items"]

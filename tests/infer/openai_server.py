@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,7 +31,12 @@ class FakeOpenAIServer:
     """HTTP statuses to answer with, one per request, before answering normally."""
     api_key: str | None = None
     """When set, requests without ``Authorization: Bearer <api_key>`` get HTTP 401."""
+    delay: float = 0.0
+    """Seconds every answer waits (timeouts, concurrency limits)."""
     requests: list[dict[str, Any]] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    """The most requests the server was answering at once."""
     headers: list[dict[str, str]] = field(default_factory=list)
     """Request headers, names lower-cased."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -49,6 +55,17 @@ class FakeOpenAIServer:
                     server.requests.append(body)
                     server.headers.append({k.lower(): v for k, v in self.headers.items()})
                     status = server.fail_with.pop(0) if server.fail_with else 200
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    if server.delay:
+                        time.sleep(server.delay)
+                    self._answer(body, status)
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def _answer(self, body: dict[str, Any], status: int) -> None:
                 if self.path != "/v1/chat/completions":
                     return self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
                 if server.api_key and self.headers.get("Authorization") != f"Bearer {server.api_key}":

@@ -26,13 +26,16 @@ def test_the_required_recipes_exist() -> None:
 
 @pytest.mark.parametrize("path", _recipes(), ids=lambda p: p.name)
 def test_every_recipe_loads(path: Path) -> None:
-    kind = "grpo" if "grpo" in path.name else "sft"
-    job = load_config(kind, path)
+    from tunesql.synth.config import load_synth_config
+
+    kind = "synth" if path.name.startswith("synth") else "grpo" if "grpo" in path.name else "sft"
+    job = load_synth_config(path) if kind == "synth" else load_config(kind, path)
     raw = yaml.safe_load(path.read_text())
     # every key the file sets survives validation unchanged (nothing is silently ignored)
     for section, values in raw.items():
         for key, value in values.items():
-            assert getattr(getattr(job, section), key) == value, f"{section}.{key}"
+            attr = "validate_" if kind == "synth" and section == "validate" else section
+            assert getattr(getattr(job, attr), key) == value, f"{section}.{key}"
     if kind == "grpo":
         assert isinstance(job, GRPOJob)
 

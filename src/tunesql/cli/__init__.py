@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tunesql.cli import data, db, eval, export, infer, models, quickstart, train
+from tunesql.cli import data, db, eval, export, infer, models, quickstart, synth, train
 
 app = typer.Typer(
     name="tunesql",
@@ -21,6 +21,7 @@ app.command("ask")(infer.ask)
 app.command("predict")(infer.predict)
 app.add_typer(train.app, name="train")
 app.add_typer(export.app, name="export")
+app.add_typer(synth.app, name="synth")
 app.command("quickstart")(quickstart.quickstart)
 
 

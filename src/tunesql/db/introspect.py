@@ -116,6 +116,11 @@ def _inspector_catalog(conn: sa.Connection, backend: str, schema: str | None) ->
         raise ConnectError(f"cannot read the catalog: {_short(e)}") from e
     if backend == "postgresql":
         view_names += _try(lambda: insp.get_materialized_view_names(schema=schema), [], "materialized views")
+        # Relations an extension installed (pg_stat_statements' views, PostGIS's spatial_ref_sys) are not the
+        # user's data: describing them would have prompts and synthesis ask about them.
+        owned = _try(lambda: _extension_relations(conn, schema), set(), "extension-owned relations", conn)
+        table_names = [n for n in table_names if n not in owned]
+        view_names = [n for n in view_names if n not in owned]
     view_names = [n for n in view_names if not n.lower().startswith("sqlite_")]
 
     tables: list[Table] = []
@@ -125,6 +130,14 @@ def _inspector_catalog(conn: sa.Connection, backend: str, schema: str | None) ->
         if table is not None:
             tables.append(table)
     return tables, {t.name for t in tables if t.name in view_names and t.name not in table_names}
+
+
+def _extension_relations(conn: sa.Connection, schema: str | None) -> set[str]:
+    rows = conn.execute(sa.text(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e' "
+        "WHERE n.nspname = COALESCE(:schema, current_schema())"), {"schema": schema})
+    return {r[0] for r in rows}
 
 
 def _inspect_table(conn: sa.Connection, insp: sa.Inspector, backend: str, name: str, schema: str | None,

@@ -62,6 +62,8 @@ class GoldSet:
     """Where ``<db_id>/<db_id>.sqlite`` live (None when unknown: SQL→NL needs none)."""
     schemas: dict[str, Any] | None = None
     """Schemas by db_id (from tables.json) when available; they settle ``"x"`` quoting for exact match."""
+    db_urls: dict[str, str] | None = None
+    """Server databases by db_id (``databases.json`` beside a gold file, as ``tunesql synth`` writes it)."""
 
     @property
     def positional(self) -> bool:
@@ -113,7 +115,7 @@ def load_gold(gold: str | Path, *, spider_dir: str | Path | None = None,
         examples = _read_tsv_gold(path)
     schemas = _schemas_near(path)
     resolved_db_dir = Path(db_dir) if db_dir else _db_dir_near(path)
-    return GoldSet(examples, str(path), resolved_db_dir, schemas)
+    return GoldSet(examples, str(path), resolved_db_dir, schemas, _db_urls_near(path))
 
 
 def _read_json_gold(path: Path) -> list[Example]:
@@ -167,6 +169,20 @@ def _schemas_near(path: Path) -> dict[str, Any] | None:
             except DataError:
                 return None
     return None
+
+
+def _db_urls_near(path: Path) -> dict[str, str] | None:
+    """``databases.json`` beside ``path``: ``{db_id: SQLAlchemy URL}`` for databases that are not files."""
+    near = path.parent / "databases.json"
+    if not near.is_file():
+        return None
+    try:
+        data = json.loads(near.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise DataError(f"not valid JSON: {e}", path=str(near)) from e
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise DataError('expected an object {"db_id": "URL", ...}', path=str(near))
+    return data
 
 
 def _db_dir_near(path: Path) -> Path | None:

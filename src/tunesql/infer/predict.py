@@ -129,12 +129,16 @@ def predict_dataset(
 def dataset_databases(gold: GoldSet, examples: Sequence[Example]
                       ) -> tuple[Callable[[str], Path | None], dict[str, Schema]]:
     """For a loaded gold set: a finder for each database's file, and each database's schema as prompts show it
-    (the real database with 3 sample values; tables.json where a Spider database file is missing)."""
+    (the real database with 3 sample values; tables.json where a Spider database file is missing). A server
+    database named in the gold set's ``db_urls`` is "found" as its URL, which ``open_database`` opens alike."""
     from tunesql.eval.execution import database_files
 
     db_root = gold.db_dir or Path(".")
+    urls = gold.db_urls or {}
 
     def db_file(db_id: str) -> Path | None:
+        if db_id in urls:
+            return urls[db_id]  # type: ignore[return-value]  # a URL string; open_database takes both
         files = database_files(db_root, db_id)
         return files[0] if files else None
 

@@ -32,7 +32,7 @@ _THINK_OPEN = re.compile(r"<think(?:ing)?>", re.IGNORECASE)
 _THINK_CLOSE = re.compile(r"</think(?:ing)?>", re.IGNORECASE)
 _ANSWER = re.compile(r"<answer>(.*?)(?:</answer>|\Z)", re.IGNORECASE | re.DOTALL)
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+-]*)[^\n]*\n?", re.MULTILINE)
-_SQL_LABELS = {"sql", "sqlite", "sqlite3", "postgres", "postgresql", "psql", "pgsql", "mysql", "mariadb",
+SQL_FENCE_LABELS = {"sql", "sqlite", "sqlite3", "postgres", "postgresql", "psql", "pgsql", "mysql", "mariadb",
                "duckdb", "tsql", "plsql", "plpgsql"}
 _START = re.compile(r"\b(?:SELECT|WITH)\b|\(\s*SELECT\b", re.IGNORECASE)
 _MAX_SCAN = 6000  # characters of prose tried per candidate start
@@ -108,7 +108,7 @@ def _parses(sql: str, dialects: tuple[str, ...]) -> bool:
     return False
 
 
-def _fences(text: str) -> list[tuple[str, str]]:
+def fenced_blocks(text: str) -> list[tuple[str, str]]:
     """(label, content) of each fenced block, in order; an unclosed last fence runs to the end."""
     blocks: list[tuple[str, str]] = []
     pos = 0
@@ -130,9 +130,9 @@ def _fences(text: str) -> list[tuple[str, str]]:
 
 
 def _from_fences(text: str, dialects: tuple[str, ...]) -> str:
-    blocks = _fences(text)
+    blocks = fenced_blocks(text)
     for label, content in reversed(blocks):
-        if label in _SQL_LABELS and content.strip():
+        if label in SQL_FENCE_LABELS and content.strip():
             return content if _parses(content, dialects) else (_from_prose(content, dialects) or content)
     for label, content in reversed(blocks):
         if not label:

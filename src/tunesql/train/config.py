@@ -13,13 +13,14 @@ before torch is even imported. That is the point: a 7B job must not fail after t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tunesql.errors import ConfigError
 
 REWARD_NAMES = ("format", "execution", "result", "length")
+Job = TypeVar("Job", bound=BaseModel)
 
 
 class _Section(BaseModel):
@@ -169,10 +170,15 @@ JOBS: dict[str, type[SFTJob]] = {"sft": SFTJob, "grpo": GRPOJob}
 
 def load_config(kind: str, path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> SFTJob:
     """The validated config of a ``kind`` job from a YAML file (optional) plus ``key=value`` overrides."""
-    import yaml
-
     if kind not in JOBS:
         raise ConfigError(f"unknown job kind {kind!r}; valid: {', '.join(JOBS)}")
+    return load_job(JOBS[kind], path, overrides)
+
+
+def load_job(cls: type[Job], path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Job:
+    """Any job config (``cls``, a pydantic model that forbids unknown keys) from YAML plus overrides."""
+    import yaml
+
     where = str(path) if path else "the command line"
     data: dict[str, Any] = {}
     if path is not None:
@@ -188,7 +194,7 @@ def load_config(kind: str, path: str | Path | None = None, overrides: list[str] 
         data = loaded or {}
     for item in overrides:
         apply_override(data, item)
-    return validate(JOBS[kind], data, where)
+    return validate(cls, data, where)
 
 
 def apply_override(data: dict[str, Any], item: str) -> None:
@@ -213,7 +219,7 @@ def apply_override(data: dict[str, Any], item: str) -> None:
     node[parts[-1]] = value
 
 
-def validate(cls: type[SFTJob], data: dict[str, Any], where: str = "config") -> SFTJob:
+def validate(cls: type[Job], data: dict[str, Any], where: str = "config") -> Job:
     try:
         return cls.model_validate(data)
     except ValidationError as e:
@@ -243,7 +249,7 @@ def _model_at(cls: type[BaseModel], loc: list[str]) -> type[BaseModel] | None:
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
-def dump_config(job: SFTJob, path: str | Path) -> Path:
+def dump_config(job: BaseModel, path: str | Path) -> Path:
     """Write the resolved config next to the run, so a result can always be traced to what produced it."""
     import yaml
 
