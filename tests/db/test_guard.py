@@ -109,3 +109,12 @@ def test_sqlite_glob_operator_and_trailing_comment_are_ordinary() -> None:
         check_sql("SELECT * FROM glob('/*')", "sqlite")
     with pytest.raises(UnsafeSQLError, match="glob"):
         check_sql("SELECT * FROM glob('/*')", "duckdb")
+
+
+@pytest.mark.parametrize("sql", ["SELECT " + "(" * 3000 + "1" + ")" * 3000, "SELECT  C%uN/VD?w->|"])
+def test_garbage_that_breaks_the_parser_is_a_syntax_error(sql: str) -> None:
+    """Model output that makes sqlglot fail with a plain Python error is refused as SQL, never a crash."""
+    from tunesql.errors import SQLSyntaxError
+
+    with pytest.raises(SQLSyntaxError):
+        check_sql(sql, "sqlite")

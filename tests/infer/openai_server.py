@@ -2,7 +2,8 @@
 
 It records every request body, answers with scripted completions, and can be told to fail: a queue of HTTP
 status codes to return before answering normally, a cap on how many choices it returns (servers that ignore
-``n``), and whether to check the bearer token.
+``n``), and whether to check the bearer token. A request with ``stream: true`` gets the completion of choice 0 as
+server-sent events, ``stream_piece`` characters per chunk, then a finish chunk and ``data: [DONE]``.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class FakeOpenAIServer:
     """The most requests the server was answering at once."""
     headers: list[dict[str, str]] = field(default_factory=list)
     """Request headers, names lower-cased."""
+    stream_piece: int = 3
+    """Characters per streamed chunk: small, so stop strings span chunks."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> str:
@@ -72,6 +75,8 @@ class FakeOpenAIServer:
                     return self._send(401, {"error": {"message": "Incorrect API key", "type": "invalid_api_key"}})
                 if status != 200:
                     return self._send(status, {"error": {"message": f"scripted {status}", "type": "server_error"}})
+                if body.get("stream"):
+                    return self._stream(body)
                 n = int(body.get("n") or 1)
                 if server.max_choices is not None:
                     n = min(n, server.max_choices)
@@ -91,6 +96,29 @@ class FakeOpenAIServer:
                     "choices": choices,
                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
                 })
+
+            def _stream(self, body: dict[str, Any]) -> None:
+                text = server.completion(body, 0)
+                size = max(1, server.stream_piece)
+                deltas: list[tuple[dict[str, str], str | None]] = [({"role": "assistant", "content": ""}, None)]
+                deltas += [({"content": text[i : i + size]}, None) for i in range(0, len(text), size)]
+                deltas.append(({}, "stop"))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-cache")
+                self.end_headers()  # HTTP/1.0 without Content-Length: the stream ends when the connection closes
+                for delta, finish in deltas:
+                    chunk = {
+                        "id": "chatcmpl-test",
+                        "object": "chat.completion.chunk",
+                        "created": 0,
+                        "model": body.get("model"),
+                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                    }
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    self.wfile.flush()
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
 
             def _send(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()

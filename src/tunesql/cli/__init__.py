@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tunesql.cli import data, db, eval, export, infer, models, quickstart, synth, train
+from tunesql.cli import data, db, eval, export, infer, models, quickstart, serve, synth, train
 
 app = typer.Typer(
     name="tunesql",
@@ -22,6 +22,7 @@ app.command("predict")(infer.predict)
 app.add_typer(train.app, name="train")
 app.add_typer(export.app, name="export")
 app.add_typer(synth.app, name="synth")
+app.add_typer(serve.app, name="serve")
 app.command("quickstart")(quickstart.quickstart)
 
 

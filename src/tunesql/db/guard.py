@@ -123,6 +123,11 @@ def parse_one_statement(sql: str, dialect: str) -> exp.Expression:
         ]
     except (ParseError, TokenError) as e:
         raise SQLSyntaxError(f"SQL does not parse as {dialect}: {_first_line(e)}") from e
+    except RecursionError as e:
+        raise SQLSyntaxError(f"SQL nests too deeply to parse as {dialect}") from e
+    except (ValueError, KeyError, IndexError, AttributeError, TypeError) as e:
+        # sqlglot has corner cases that fail with a plain Python error on garbage input.
+        raise SQLSyntaxError(f"SQL does not parse as {dialect}: {type(e).__name__}: {_first_line(e)}") from e
     for token in tokens:
         for comment in token.comments:
             if comment.lstrip().startswith(("!", "M!")):
@@ -147,6 +152,13 @@ def check_sql(sql: str, dialect: str) -> exp.Expression:
     tunesql.errors.UnsafeSQLError: refused DELETE: DELETE writes data
     """
     tree = parse_one_statement(sql, dialect)
+    try:
+        return _check_tree(tree, sql, dialect)
+    except RecursionError as e:
+        raise SQLSyntaxError(f"SQL nests too deeply to check as {dialect}") from e
+
+
+def _check_tree(tree: exp.Expression, sql: str, dialect: str) -> exp.Expression:
     if not isinstance(tree, QUERY_ROOTS):
         if not _is_statement(tree):
             # sqlglot reads gibberish such as "SELEC * FRM t" as a bare expression: a typo, not an attack.

@@ -4,13 +4,28 @@ Backends (transformers, llama.cpp, vLLM, any OpenAI-compatible endpoint) differ 
 everything above them (prompting, voting, repair, evaluation) only sees this Protocol. Conversations are chat
 messages, and each backend applies its model's own chat template, so what the model reads at inference is what
 it was trained on.
+
+Streaming is optional, because only a server that shows tokens as they come needs it, and voting cannot use it
+(it needs whole samples). A backend that can stream adds::
+
+    def stream(self, conversation: Sequence[Message], config: GenerationConfig) -> Iterator[str]
+
+which yields the text pieces of ONE completion (``config.n`` must be 1, else ConfigError, raised when ``stream``
+is called, before any piece, so a server can still answer with an error status). The pieces joined equal what
+``generate`` returns for the same greedy config: the stop strings are honoured (a stop string may span pieces,
+so text that could start one is held back until it is clear) and nothing after a stop is yielded. Closing the
+iterator early ends the generation. Callers use ``stream_text``, which falls back to ``generate`` for backends
+without ``stream``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
+
+from tunesql.errors import ConfigError
 
 Message = dict[str, str]
 """``{"role": "system" | "user" | "assistant", "content": str}``."""
@@ -39,6 +54,88 @@ class Backend(Protocol):
         ...
 
 
+def check_single(config: GenerationConfig) -> None:
+    """A stream is one completion: refuse ``n > 1`` instead of silently dropping the other samples."""
+    if config.n != 1:
+        raise ConfigError(f"streaming returns one completion, so GenerationConfig.n must be 1, got {config.n}")
+
+
+def stream_text(backend: Backend, conversation: Sequence[Message], config: GenerationConfig) -> Iterator[str]:
+    """The pieces of one completion: ``backend.stream`` where the backend has it, else ``generate``'s whole answer.
+
+    Checks ``n`` at call time (not at the first ``next``), so a server can refuse before it starts a response.
+    """
+    check_single(config)
+    stream = getattr(backend, "stream", None)
+    if callable(stream):
+        return stream(conversation, config)
+    return _whole(backend, conversation, config)
+
+
+def _whole(backend: Backend, conversation: Sequence[Message], config: GenerationConfig) -> Iterator[str]:
+    text = backend.generate([conversation], config)[0][0]
+    if text:
+        yield text
+
+
+def _pending_start(text: str, stop: Sequence[str]) -> int:
+    """Where the earliest unfinished stop string could begin: the first i such that text[i:] is a proper prefix."""
+    start = len(text)
+    for s in stop:
+        for k in range(min(len(s) - 1, len(text)), 0, -1):
+            if len(text) - k >= start:
+                break
+            if text.endswith(s[:k]):
+                start = len(text) - k
+                break
+    return start
+
+
+def cut_at_stop(pieces: Iterable[str], stop: Sequence[str]) -> Iterator[str]:
+    """Yield ``pieces`` up to the earliest stop string, like ``trim_at_stop`` on their concatenation.
+
+    A stop string may span pieces, so text that could be the start of one is held back until the next pieces
+    show whether it is; a found stop string is cut only once no other stop string could still finish at an
+    earlier position (stops "abcd" and "c" on "abcd" cut at 0, as ``trim_at_stop`` does). Iteration of
+    ``pieces`` ends at the stop (the source generator is closed), so nothing after it is generated or yielded.
+    """
+    stop = [s for s in stop if s]
+    source = iter(pieces)
+    try:
+        if not stop:
+            for piece in source:
+                if piece:
+                    yield piece
+            return
+        buffer = ""
+        for piece in source:
+            if not piece:
+                continue
+            buffer += piece
+            found = min((at for at in (buffer.find(s) for s in stop) if at >= 0), default=-1)
+            pending = _pending_start(buffer, stop)
+            if found >= 0 and pending >= found:
+                if found:
+                    yield buffer[:found]
+                return
+            safe = pending if found < 0 else min(pending, found)
+            if safe:
+                yield buffer[:safe]
+                buffer = buffer[safe:]
+        found = min((at for at in (buffer.find(s) for s in stop) if at >= 0), default=len(buffer))
+        if found:
+            yield buffer[:found]
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+
+
+def split_pieces(text: str) -> list[str]:
+    """Split text into word-sized pieces (whitespace kept) whose concatenation is ``text``."""
+    return [p for p in re.split(r"(?<=\s)(?=\S)", text) if p]
+
+
 @dataclass
 class ScriptedBackend:
     """A backend that replays fixed completions: for tests of voting, repair and the pipeline, and for demos.
@@ -60,3 +157,9 @@ class ScriptedBackend:
             answers = next((v for k, v in self.script.items() if k in last), self.default)
             out.append([answers[i % len(answers)] for i in range(config.n)])
         return out
+
+    def stream(self, conversation: Sequence[Message], config: GenerationConfig) -> Iterator[str]:
+        """The same answer ``generate`` gives (with n=1), yielded word by word so servers' streaming can be tested."""
+        check_single(config)
+        text = self.generate([conversation], config)[0][0]
+        return iter(split_pieces(text))

@@ -12,12 +12,13 @@ torch and transformers are imported only when a backend is built, so ``import tu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from tunesql.errors import ConfigError
-from tunesql.infer.backend import GenerationConfig, Message
+from tunesql.infer.backend import GenerationConfig, Message, check_single, cut_at_stop
 
 TRAIN_EXTRA_HINT = "pip install 'tunesql[train]'"
 
@@ -206,6 +207,21 @@ class HFBackend:
     def _generate_batch(self, batch_ids: list[list[int]], config: GenerationConfig, n: int) -> list[str]:
         torch = self._torch
         enc = self.tokenizer.pad({"input_ids": batch_ids}, padding=True, return_tensors="pt").to(self.device)
+        kwargs = self._generate_kwargs(config, n)
+        stop = [s for s in config.stop if s]
+        with torch.inference_mode():
+            out = self._run_generate(enc, kwargs, stop)
+        new = out[:, enc["input_ids"].shape[1] :].tolist()
+        texts = []
+        eos = set(self.eos_ids)
+        for row in new:
+            end = next((j for j, t in enumerate(row) if t in eos), len(row))
+            text = self.tokenizer.decode(row[:end], skip_special_tokens=True)
+            texts.append(trim_at_stop(text, stop))
+        return texts
+
+    def _generate_kwargs(self, config: GenerationConfig, n: int) -> dict[str, Any]:
+        """Sampling arguments shared by ``generate`` and ``stream``, so both decode the same way."""
         sampling = config.temperature > 0
         kwargs: dict[str, Any] = dict(
             max_new_tokens=config.max_new_tokens,
@@ -218,23 +234,94 @@ class HFBackend:
         if sampling:
             # top_k=0 switches off the model's own top-k default, so only temperature and top-p shape sampling.
             kwargs.update(temperature=config.temperature, top_p=config.top_p, top_k=0)
-        stop = [s for s in config.stop if s]
-        with torch.inference_mode():
-            if stop and self._stop_strings_ok:
-                try:
-                    out = self.model.generate(**enc, **kwargs, stop_strings=stop, tokenizer=self.tokenizer)
-                except (ValueError, TypeError, KeyError, AttributeError):
-                    # Some tokenizers' vocabularies defeat transformers' stop-string matcher (it is built before
-                    # any decoding, so nothing is lost); trimming below still honours the stop strings.
-                    self._stop_strings_ok = False
-                    out = self.model.generate(**enc, **kwargs)
-            else:
-                out = self.model.generate(**enc, **kwargs)
-        new = out[:, enc["input_ids"].shape[1] :].tolist()
-        texts = []
+        return kwargs
+
+    def _run_generate(self, enc: Any, kwargs: dict[str, Any], stop: list[str],
+                      may_retry: Callable[[], bool] | None = None) -> Any:
+        if stop and self._stop_strings_ok:
+            try:
+                return self.model.generate(**enc, **kwargs, stop_strings=stop, tokenizer=self.tokenizer)
+            except (ValueError, TypeError, KeyError, AttributeError):
+                # Some tokenizers' vocabularies defeat transformers' stop-string matcher (it is built before
+                # any decoding, so nothing is lost); trimming the text still honours the stop strings.
+                if may_retry is not None and not may_retry():
+                    raise
+                self._stop_strings_ok = False
+        return self.model.generate(**enc, **kwargs)
+
+    def stream(self, conversation: Sequence[Message], config: GenerationConfig) -> Iterator[str]:
+        """One completion, piece by piece (see ``tunesql.infer.backend`` on streaming).
+
+        ``generate`` runs in a thread and hands decoded text to a ``TextIteratorStreamer``; the pieces are cut at
+        the stop strings on this side too. Closing the iterator early sets a flag that a stopping criterion checks
+        after every token, so the thread ends within a token instead of decoding to ``max_new_tokens``.
+        """
+        check_config(config)
+        check_single(config)
+        ids = self.tokenizer(self.render(conversation), add_special_tokens=False)["input_ids"]
+        return cut_at_stop(self._stream_pieces(ids, config), config.stop)
+
+    def _stream_pieces(self, ids: list[int], config: GenerationConfig) -> Iterator[str]:
+        torch = self._torch
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
         eos = set(self.eos_ids)
-        for row in new:
-            end = next((j for j, t in enumerate(row) if t in eos), len(row))
-            text = self.tokenizer.decode(row[:end], skip_special_tokens=True)
-            texts.append(trim_at_stop(text, stop))
-        return texts
+        cancelled = threading.Event()
+
+        class Streamer(TextIteratorStreamer):
+            generated = 0
+
+            # generate() decodes up to the first EOS; an EOS id that is not a special token would otherwise
+            # reach the text, so it is dropped here as well.
+            def put(self, value: Any) -> None:
+                if not self.next_tokens_are_prompt:
+                    self.generated += 1
+                    kept = [t for t in value.reshape(-1).tolist() if t not in eos]
+                    if not kept:
+                        return
+                    value = torch.tensor(kept)
+                super().put(value)
+
+        class Cancelled(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                return torch.full((input_ids.shape[0],), cancelled.is_set(), dtype=torch.bool,
+                                  device=input_ids.device)
+
+        streamer = Streamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        enc = {"input_ids": torch.tensor([ids], device=self.device),
+               "attention_mask": torch.ones((1, len(ids)), dtype=torch.long, device=self.device)}
+        kwargs = self._generate_kwargs(config, 1)
+        kwargs.update(streamer=streamer, stopping_criteria=StoppingCriteriaList([Cancelled()]))
+        failure: list[BaseException] = []
+
+        def restart() -> bool:
+            # The stop-string matcher failed after generate() had handed the prompt to the streamer: retry from a
+            # clean streamer, unless text already went out (then a retry would repeat it).
+            if streamer.generated:
+                return False
+            streamer.next_tokens_are_prompt = True
+            streamer.token_cache, streamer.print_len = [], 0
+            return True
+
+        def run() -> None:
+            try:
+                if config.seed is not None:
+                    torch.manual_seed(config.seed)
+                with torch.inference_mode():
+                    self._run_generate(enc, kwargs, [s for s in config.stop if s], may_retry=restart)
+            except BaseException as e:  # handed to the consuming thread, which re-raises it
+                failure.append(e)
+                streamer.end()  # wakes the consumer, which would otherwise wait for text forever
+
+        thread = threading.Thread(target=run, name="tunesql-hf-stream", daemon=True)
+        thread.start()
+        try:
+            for piece in streamer:
+                if piece:
+                    yield piece
+            thread.join()
+            if failure:
+                raise failure[0]
+        finally:
+            cancelled.set()
+            thread.join()

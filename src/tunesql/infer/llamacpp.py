@@ -24,12 +24,12 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from tunesql.errors import ConfigError
-from tunesql.infer.backend import GenerationConfig, Message
+from tunesql.infer.backend import GenerationConfig, Message, check_single, cut_at_stop
 from tunesql.infer.hf import check_config, trim_at_stop
 
 LLAMACPP_HINT = "pip install 'tunesql[llamacpp]' (llama-cpp-python; pip compiles it, which takes several minutes)"
@@ -133,17 +133,7 @@ class LlamaCppBackend:
         stop = [s for s in config.stop if s]
         started = time.perf_counter()
         try:
-            response: Any = self.llm.create_chat_completion(
-                messages=[{"role": m["role"], "content": m["content"]} for m in conversation],
-                temperature=config.temperature,
-                top_p=config.top_p if config.temperature > 0 else 1.0,
-                top_k=0,
-                min_p=0.0,
-                repeat_penalty=1.0,
-                max_tokens=config.max_new_tokens,
-                stop=stop or None,
-                seed=seed,
-            )
+            response: Any = self.llm.create_chat_completion(**self._chat_args(conversation, config, seed))
         except ValueError as e:  # "Requested tokens (N) exceed context window of M"
             raise ConfigError(f"{self.name}: {e}; build the backend with a larger n_ctx") from e
         usage = response.get("usage") or {}
@@ -153,3 +143,45 @@ class LlamaCppBackend:
         self.stats["seconds"] += time.perf_counter() - started
         text = response["choices"][0]["message"].get("content") or ""
         return trim_at_stop(text, stop)
+
+    def _chat_args(self, conversation: Sequence[Message], config: GenerationConfig, seed: int) -> dict[str, Any]:
+        """One place for the sampling arguments, so a streamed completion is sampled exactly like a generated one."""
+        stop = [s for s in config.stop if s]
+        return dict(
+            messages=[{"role": m["role"], "content": m["content"]} for m in conversation],
+            temperature=config.temperature,
+            top_p=config.top_p if config.temperature > 0 else 1.0,
+            top_k=0,
+            min_p=0.0,
+            repeat_penalty=1.0,
+            max_tokens=config.max_new_tokens,
+            stop=stop or None,
+            seed=seed,
+        )
+
+    def stream(self, conversation: Sequence[Message], config: GenerationConfig) -> Iterator[str]:
+        """One completion, piece by piece as llama.cpp decodes it (see ``tunesql.infer.backend`` on streaming).
+
+        llama.cpp stops at the stop strings itself; ``cut_at_stop`` cuts again on our side, with the same
+        earliest-match rule as ``trim_at_stop``, and closing the iterator stops the decoding. ``stats`` is not
+        updated: the stream carries no token counts.
+        """
+        check_config(config)
+        check_single(config)
+        seed = config.seed if config.seed is not None else random.randrange(2**31)
+        return cut_at_stop(self._pieces(conversation, config, seed), config.stop)
+
+    def _pieces(self, conversation: Sequence[Message], config: GenerationConfig, seed: int) -> Iterator[str]:
+        chunks: Any = None
+        try:
+            chunks = self.llm.create_chat_completion(**self._chat_args(conversation, config, seed), stream=True)
+            for chunk in chunks:
+                choices = chunk.get("choices") or [{}]
+                text = (choices[0].get("delta") or {}).get("content")
+                if text:
+                    yield text
+        except ValueError as e:  # "Requested tokens (N) exceed context window of M"
+            raise ConfigError(f"{self.name}: {e}; build the backend with a larger n_ctx") from e
+        finally:
+            if chunks is not None and hasattr(chunks, "close"):
+                chunks.close()  # stops llama.cpp decoding now, not whenever the generator is collected

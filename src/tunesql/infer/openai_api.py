@@ -20,13 +20,14 @@ concurrent requests (vLLM continuous batching, llama.cpp ``--parallel``) and the
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
 from tunesql.errors import ConfigError, EndpointError
-from tunesql.infer.backend import GenerationConfig, Message
+from tunesql.infer.backend import GenerationConfig, Message, check_single, cut_at_stop
 from tunesql.infer.hf import check_config, trim_at_stop
 
 MAX_STOP_STRINGS = 4
@@ -96,7 +97,12 @@ class OpenAIBackend:
 
     def _request(self, conversation: Sequence[Message], config: GenerationConfig, *, n: int,
                  seed: int | None) -> list[str]:
-        openai = self._openai
+        with self._errors():
+            response = self.client.chat.completions.create(**self._args(conversation, config, n=n, seed=seed))
+        return [(choice.message.content or "") for choice in sorted(response.choices, key=lambda c: c.index)]
+
+    def _args(self, conversation: Sequence[Message], config: GenerationConfig, *, n: int,
+              seed: int | None) -> dict[str, Any]:
         args: dict[str, Any] = dict(
             model=self.model,
             messages=[{"role": m["role"], "content": m["content"]} for m in conversation],
@@ -110,8 +116,14 @@ class OpenAIBackend:
             args["stop"] = stop
         if seed is not None:
             args["seed"] = seed
+        return args
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn the client's exceptions into tunesql errors that say what to fix (shared by requests and streams)."""
+        openai = self._openai
         try:
-            response = self.client.chat.completions.create(**args)
+            yield
         except openai.AuthenticationError as e:
             raise ConfigError(
                 f"{self.name} refused the API key (HTTP 401): pass api_key= / --api-key or set OPENAI_API_KEY"
@@ -127,7 +139,33 @@ class OpenAIBackend:
             raise EndpointError(f"{self.name} failed with HTTP {e.status_code}: {_brief(e)}") from e
         except openai.APIConnectionError as e:  # includes timeouts, after the client's retries
             raise EndpointError(f"cannot reach {self.base_url} ({e}); is the server running?") from e
-        return [(choice.message.content or "") for choice in sorted(response.choices, key=lambda c: c.index)]
+
+    def stream(self, conversation: Sequence[Message], config: GenerationConfig) -> Iterator[str]:
+        """One completion as the server streams it (``stream=True``; see ``tunesql.infer.backend`` on streaming).
+
+        The first four stop strings go to the server and all of them are cut here, across chunk boundaries.
+        Closing the iterator early closes the HTTP response, which tells the server to stop generating.
+        """
+        check_config(config)
+        check_single(config)
+        return cut_at_stop(self._stream_pieces(conversation, config), config.stop)
+
+    def _stream_pieces(self, conversation: Sequence[Message], config: GenerationConfig) -> Iterator[str]:
+        response: Any = None
+        try:
+            with self._errors():
+                response = self.client.chat.completions.create(
+                    **self._args(conversation, config, n=1, seed=config.seed), stream=True
+                )
+                for chunk in response:
+                    for choice in chunk.choices or []:
+                        if choice.index == 0 and choice.delta is not None and choice.delta.content:
+                            yield choice.delta.content
+        except self._openai.APIError as e:  # an error event inside the stream, after the HTTP 200
+            raise EndpointError(f"{self.name} failed while streaming: {_brief(e)}") from e
+        finally:
+            if response is not None:
+                response.close()
 
 
 def _brief(error: Exception, limit: int = 300) -> str:
