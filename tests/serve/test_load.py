@@ -28,8 +28,8 @@ CLIENTS = 50
 REQUESTS = 500
 SEGMENT_QUESTION = "How many customers are in each segment?"
 COUNT_ORDERS_SQL = "SELECT COUNT(*) AS orders FROM orders"
-ASK_KEYS = {"question", "db", "sql", "confidence", "columns", "rows", "row_count", "truncated", "explanation",
-            "chart", "error", "seconds"}
+ASK_KEYS = {"question", "db", "sql", "confidence", "samples", "columns", "rows", "row_count", "truncated",
+            "explanation", "chart", "error", "seconds"}
 RUN_KEYS = {"columns", "rows", "row_count", "truncated", "chart"}
 SCHEMA_KEYS = {"db", "dialect", "format", "text", "tables"}
 
