@@ -148,3 +148,10 @@ def test_spider_dev_perturbed_column_is_reported(spider_dev: list[tuple[dict, Sc
             missed.append(tree.sql("sqlite"))
     assert tried > 200
     assert not missed, missed[:5]
+
+
+def test_an_alias_used_twice_is_a_problem_not_a_crash() -> None:
+    """Seen from Qwen2.5-Coder-0.5B in a synthesis run: one alias for two tables made sqlglot's scope raise."""
+    schema = Schema("s", "sqlite", [Table("a", [Column("id", "INT")]), Table("b", [Column("id", "INT")])])
+    problems = check_references("SELECT x.id FROM a AS x JOIN b AS x ON x.id = x.id", schema)
+    assert problems == ["could not resolve the query's columns: Alias already used: x"]

@@ -59,7 +59,10 @@ def check_references(sql: str, schema: Schema, dialect: str | None = None) -> li
     except (OptimizeError, KeyError, ValueError, AttributeError) as e:
         qualify_error = str(e).splitlines()[0]
         qualified = tree  # check the unqualified tree directly
-    column_problems = _check_columns(qualified, mapping, dialect)
+    try:
+        column_problems = _check_columns(qualified, mapping, dialect)
+    except (OptimizeError, KeyError, ValueError, AttributeError) as e:  # e.g. one alias used for two tables
+        column_problems = [f"could not resolve the query's columns: {str(e).splitlines()[0]}"]
     problems.extend(p for p in column_problems if p not in problems)
     if qualify_error and not column_problems and not unknown_tables:
         problems.append(f"could not resolve the query's columns: {qualify_error}")

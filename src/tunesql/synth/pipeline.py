@@ -118,7 +118,10 @@ def run_synth(job: SynthJob, *, progress: bool = True, client: LLMClient | None 
                 fresh.extend(p for p in got if p.id not in decided)
             for pair in tqdm(fresh, desc=f"round {round_ + 1}: validating", unit="pair", disable=not progress):
                 if pair.status == "pending":
-                    validate_pair(pair, db, schema, timeout=checks.timeout, require_rows=checks.require_rows)
+                    try:
+                        validate_pair(pair, db, schema, timeout=checks.timeout, require_rows=checks.require_rows)
+                    except Exception as e:  # one odd pair must not end a long run; it is counted and shown
+                        pair.reject("validation failed", f"{type(e).__name__}: {e}"[:300])
                 decided[pair.id] = pair
             append_pairs(log, fresh)
             append_pairs(log, dedupe(list(decided.values()), question_threshold=checks.question_threshold,
