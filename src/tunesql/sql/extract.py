@@ -95,7 +95,8 @@ def _after_reasoning(text: str) -> str:
     return text
 
 
-def _parses(sql: str, dialects: tuple[str, ...]) -> bool:
+def parses_as_query(sql: str, dialects: tuple[str, ...]) -> bool:
+    """Whether ``sql`` (trailing semicolons and fences trimmed) parses as one query in any of ``dialects``."""
     sql = _clean(sql)
     if not sql:
         return False
@@ -133,10 +134,10 @@ def _from_fences(text: str, dialects: tuple[str, ...]) -> str:
     blocks = fenced_blocks(text)
     for label, content in reversed(blocks):
         if label in SQL_FENCE_LABELS and content.strip():
-            return content if _parses(content, dialects) else (_from_prose(content, dialects) or content)
+            return content if parses_as_query(content, dialects) else (_from_prose(content, dialects) or content)
     for label, content in reversed(blocks):
         if not label:
-            if _parses(content, dialects):
+            if parses_as_query(content, dialects):
                 return content
             found = _from_prose(content, dialects)
             if found:
@@ -177,14 +178,14 @@ def _longest_query(text: str, start: int, dialects: tuple[str, ...]) -> int | No
         elif ch in " \t":
             weak.append(i)
     for end in semis:
-        if _parses(region[:end], dialects):
+        if parses_as_query(region[:end], dialects):
             return start + end
     for end in sorted(set(strong), reverse=True):
-        if _parses(region[:end], dialects):
+        if parses_as_query(region[:end], dialects):
             return start + end
     for end in sorted(set(weak), reverse=True):
         # Prose on the same line as the SQL: "SELECT a FROM t This returns…" parses with "This" as an alias.
-        if not _ends_in_bare_alias(region[:end], dialects[0]) and _parses(region[:end], dialects):
+        if not _ends_in_bare_alias(region[:end], dialects[0]) and parses_as_query(region[:end], dialects):
             return start + end
     return None
 

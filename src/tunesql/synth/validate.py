@@ -28,7 +28,7 @@ from tunesql.db.guard import QUERY_ROOTS, check_sql, parse_one_statement
 from tunesql.db.schema import Schema
 from tunesql.errors import ExecutionError, QueryTimeout, SQLSyntaxError, UnsafeSQLError
 from tunesql.eval.difficulty import spider_hardness
-from tunesql.sql.extract import SQL_FENCE_LABELS, extract_sql, fenced_blocks
+from tunesql.sql.extract import SQL_FENCE_LABELS, extract_sql, fenced_blocks, parses_as_query
 from tunesql.sql.schema_check import check_references
 from tunesql.sql.transpile import TUNESQL_DIALECTS, parse_statement
 from tunesql.synth.record import Pair
@@ -251,15 +251,7 @@ def _parses_as_statements(sql: str, dialect: str) -> bool:
 
 
 def _parses_as_query(text: str) -> bool:
-    if not text or _QUERY_START.match(text) is None:
-        return False
-    for dialect in TUNESQL_DIALECTS:
-        try:
-            parse_statement(text, dialect, queries_only=True)
-            return True
-        except SQLSyntaxError:
-            continue
-    return False
+    return bool(text) and _QUERY_START.match(text) is not None and parses_as_query(text, TUNESQL_DIALECTS)
 
 
 def _difficulty(sql: str, dialect: str) -> str | None:
