@@ -1,7 +1,7 @@
 """The HTTP face of tunesql: an OpenAI-compatible chat endpoint, text-to-SQL routes, and the web page.
 
 Everything a client can get wrong, or the server can fail at, answers with ``{"error": {"code", "message"}}``
-and a fitting status (see SERVE_API.md); no traceback ever reaches a client, it goes to the server's log.
+and a fitting status (see docs/serve-api.md); no traceback ever reaches a client, it goes to the server's log.
 Blocking work (generation, queries, introspection) runs in worker threads: route functions are plain ``def``
 where they can be, and streams pull from their blocking iterators through the thread pool.
 """

@@ -197,7 +197,7 @@ class Service:
 
     def ask_events(self, db_name: str, question: str, *, n: int | None = None, explain: bool | None = None,
                    max_rows: int | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
-        """The ask flow as ``(event, data)`` pairs, in the order the stream sends them (see SERVE_API.md).
+        """The ask flow as ``(event, data)`` pairs, in the order the stream sends them (see docs/serve-api.md).
 
         A query that did not run ends the flow with an ``error`` event; a failing model or database raises.
         """

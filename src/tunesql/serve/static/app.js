@@ -1,6 +1,6 @@
 // The web page of `tunesql serve`. A plain ES module with no build step and no library, because the page must work
 // on a machine with no network: everything it needs (this file, style.css) is served by the tunesql server itself.
-// It talks only to the JSON API described in SERVE_API.md, so what the page can do, a script can do too.
+// It talks only to the JSON API described in docs/serve-api.md, so what the page can do, a script can do too.
 
 const KEY_STORE = "tunesql.apiKey";
 const HISTORY_STORE = "tunesql.history";
