@@ -141,3 +141,11 @@ def test_spider_gold_normalises_idempotently(spider_dir) -> None:
         if normalize_sql(once, "sqlite") != once:
             failures.append((i, rec["query"], once))
     assert not failures, failures[:5]
+
+
+def test_one_alias_for_two_tables_normalises_without_renaming() -> None:
+    """Seen in a Spider run: a sampled candidate reused alias ``s``; sqlglot's scope analysis refuses it, and
+    voting must not crash on it."""
+    sql = "select s.name from singer as s join song as s on s.id = s.id"
+    assert normalize_sql(sql) == "SELECT s.name FROM singer AS s JOIN song AS s ON s.id = s.id"
+    assert try_normalize(sql) == normalize_sql(sql)

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
+from sqlglot.errors import OptimizeError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.optimizer.simplify import simplify_parens
 
@@ -77,10 +78,10 @@ def normalize_sql(sql: str, dialect: str = "sqlite", *, schema: Schema | None = 
 
 
 def try_normalize(sql: str, dialect: str = "sqlite", *, schema: Schema | None = None) -> str | None:
-    """``normalize_sql``, or None when the SQL does not parse."""
+    """``normalize_sql``, or None when the SQL does not parse (or sqlglot's scope analysis rejects it)."""
     try:
         return normalize_sql(sql, dialect, schema=schema)
-    except SQLSyntaxError:
+    except (SQLSyntaxError, OptimizeError):
         return None
 
 
@@ -127,7 +128,12 @@ def normalize_tree(tree: exp.Expr, dialect: str, *, sql: str | None = None,
         if ordered.args.get("desc") is False:
             ordered.set("desc", None)
     if isinstance(tree, exp.Query):
-        _canonical_table_aliases(tree)
+        renamed = tree.copy()
+        try:
+            _canonical_table_aliases(renamed)
+            tree = renamed
+        except OptimizeError:  # one alias for two sources ("Alias already used"): leave the aliases as written
+            pass
     return tree
 
 
