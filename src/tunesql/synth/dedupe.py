@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 from sqlglot import exp
+from sqlglot.errors import OptimizeError
 
 from tunesql.errors import SQLSyntaxError
 from tunesql.eval.difficulty import SPIDER_LEVELS
@@ -64,7 +65,7 @@ def sql_template(sql: str, dialect: str) -> str:
     try:
         dialect = resolve_dialect(dialect)
         tree = normalize_tree(parse_statement(sql, dialect), dialect, sql=sql)
-    except (SQLSyntaxError, ValueError):
+    except (SQLSyntaxError, ValueError, OptimizeError):
         return " ".join((sql or "").split()).rstrip("; ").strip().lower()
     for lit in list(tree.find_all(exp.Literal)):
         target = lit.parent if isinstance(lit.parent, exp.Neg) else lit
