@@ -114,7 +114,7 @@ def open_databases(db_file: Callable[[str], str | Path | None]) -> Iterator[Call
         if db_id not in handles:
             path = db_file(db_id)
             try:
-                handles[db_id] = open_database(Path(path)) if path is not None else None
+                handles[db_id] = open_database(path) if path is not None else None  # a file or a URL
             except ConnectError:
                 handles[db_id] = None
         return handles[db_id]
