@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from tunesql.db import bundled_db_path, open_database, run_query
-from tunesql.db.connect import resolve_url
+from tunesql.db.connect import database_handles, resolve_url
 from tunesql.errors import ConnectError
 
 
@@ -82,3 +82,31 @@ def test_mysql_engine_is_read_only(mysql_url: str) -> None:
             conn.exec_driver_sql("INSERT INTO t VALUES (1)")
     finally:
         db.close()
+
+
+def test_database_handles_open_once_and_close_on_exit(tmp_path: Path) -> None:
+    """One handle per db_id however often it is asked for; None where nothing is found; closed on exit."""
+    calls: list[str] = []
+
+    def locate(db_id: str) -> Path | None:
+        calls.append(db_id)
+        return bundled_db_path() if db_id == "shop" else None
+
+    with database_handles(locate) as handle:
+        first = handle("shop")
+        assert first is not None and handle("shop") is first
+        assert handle("nowhere") is None and handle("nowhere") is None
+        assert run_query(first, "SELECT 1").rows == [(1,)]
+    assert calls == ["shop", "nowhere"]
+    assert first._raw is None and first._engine is None  # closed, not left to the garbage collector
+
+    with database_handles(locate, enabled=False) as handle:
+        assert handle("shop") is None
+
+
+def test_database_handles_unreachable_raises_or_counts_as_missing(tmp_path: Path) -> None:
+    gone = tmp_path / "gone.sqlite"
+    with database_handles(lambda _: gone) as handle, pytest.raises(ConnectError, match=r"gone\.sqlite"):
+        handle("x")
+    with database_handles(lambda _: gone, unreachable_ok=True) as handle:
+        assert handle("x") is None

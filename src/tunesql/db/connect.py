@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -160,6 +162,37 @@ def open_database(url: str | Path | URL | None = None) -> Database:
             raise ConnectError(f"{backend} needs a database file; got {resolved}")
         return _file_database(backend, Path(resolved.database), resolved)
     return Database(backend=backend, dialect=DIALECTS[backend], name=resolved.database or backend, _url=resolved)
+
+
+@contextmanager
+def database_handles(locate: Callable[[str], str | Path | URL | None], *, enabled: bool = True,
+                     unreachable_ok: bool = False) -> Iterator[Callable[[str], Database | None]]:
+    """``handle(db_id)`` for work over a dataset's many databases: one read-only handle per database, opened on
+    first use and all closed on exit, so a thousand examples on twenty databases open twenty connections.
+
+    ``locate`` maps a db_id to a file or URL (``infer.predict.dataset_databases`` gives one); it returning None,
+    or ``enabled`` being False, gives None. A database that fails to open raises, unless ``unreachable_ok``, where
+    it gives None too, for callers that count it as missing instead (distillation).
+    """
+    handles: dict[str, Database | None] = {}
+
+    def handle(db_id: str) -> Database | None:
+        if db_id not in handles:
+            where = locate(db_id) if enabled else None
+            try:
+                handles[db_id] = open_database(where) if where is not None else None
+            except ConnectError:
+                if not unreachable_ok:
+                    raise
+                handles[db_id] = None
+        return handles[db_id]
+
+    try:
+        yield handle
+    finally:
+        for db in handles.values():
+            if db is not None:
+                db.close()
 
 
 def _local_file(url: str | Path | URL | None) -> Path | None:

@@ -29,13 +29,13 @@ id, ``source="distill"``), accepted or rejected with one of the ``REASON_*`` phr
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunesql.errors import ConnectError, EndpointError, TunesqlError
+from tunesql.errors import EndpointError, TunesqlError
 from tunesql.synth.llm import ChatRequest, LLMClient
 from tunesql.synth.record import Pair, rejection_counts
 
@@ -102,29 +102,13 @@ class DistillResult:
         return f"{kept}; rejected: " + ", ".join(f"{n} {reason}" for reason, n in counts.most_common())
 
 
-@contextmanager
-def open_databases(db_file: Callable[[str], str | Path | None]) -> Iterator[Callable[[str], Database | None]]:
-    """``open_db(db_id)`` for ``distill``: one read-only handle per database, opened on first use and closed on
-    exit; None where ``db_file`` finds no file. ``db_file`` is what ``infer.predict.dataset_databases`` gives."""
-    from tunesql.db.connect import open_database
+def open_databases(
+        db_file: Callable[[str], str | Path | None]) -> AbstractContextManager[Callable[[str], Database | None]]:
+    """``open_db(db_id)`` for ``distill``: ``db.connect.database_handles`` where a database that cannot be opened
+    counts as missing (its examples are skipped and counted), not as a failed run."""
+    from tunesql.db.connect import database_handles
 
-    handles: dict[str, Database | None] = {}
-
-    def open_db(db_id: str) -> Database | None:
-        if db_id not in handles:
-            path = db_file(db_id)
-            try:
-                handles[db_id] = open_database(path) if path is not None else None  # a file or a URL
-            except ConnectError:
-                handles[db_id] = None
-        return handles[db_id]
-
-    try:
-        yield open_db
-    finally:
-        for handle in handles.values():
-            if handle is not None:
-                handle.close()
+    return database_handles(db_file, unreachable_ok=True)
 
 
 def distill_requests(examples: Sequence[Example], open_db: Callable[[str], Database | None],

@@ -20,8 +20,7 @@ left the error lists the reasons with example ids.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -167,13 +166,14 @@ def _add_records(data: TrainingData, examples: Sequence[Example], db_file: Any, 
                  cfg: DataSection, family: str | None, progress: bool, spec: str, require_targets: bool) -> None:
     from tqdm import tqdm
 
+    from tunesql.db.connect import database_handles
     from tunesql.errors import TunesqlError
     from tunesql.infer.prompting import build_explain_messages
     from tunesql.sql.transpile import parse_statement
 
     directions = ("nl2sql", "sql2nl") if cfg.task == "both" else (cfg.task,)
     reasoning_family = "reasoning" if cfg.task == "reasoning" else family
-    with _databases(db_file, enabled=cfg.values) as database:
+    with database_handles(db_file, enabled=cfg.values) as database:
         for ex in tqdm(examples, desc=f"prompts {spec}", unit="ex", disable=not progress):
             if not ex.sql.strip():
                 data.drop(ex.id, "no SQL")
@@ -217,9 +217,11 @@ def _add_records(data: TrainingData, examples: Sequence[Example], db_file: Any, 
 
 def _eval_items(examples: Sequence[Example], gold: GoldSet, db_file: Any, schemas: dict[str, Schema],
                 cfg: DataSection, family: str | None) -> list[EvalItem]:
+    from tunesql.db.connect import database_handles
+
     items = []
     eval_family = "reasoning" if cfg.task == "reasoning" else family
-    with _databases(db_file, enabled=cfg.values) as database:
+    with database_handles(db_file, enabled=cfg.values) as database:
         for ex in examples:
             path = db_file(ex.db_id)
             schema = schemas.get(ex.db_id)
@@ -228,28 +230,6 @@ def _eval_items(examples: Sequence[Example], gold: GoldSet, db_file: Any, schema
             messages = prompt_for(ex, database(ex.db_id), schema, cfg, family=eval_family)
             items.append(EvalItem(ex.id, messages, ex.sql, Path(gold.db_dir or path.parent), ex.db_id, ex.dialect))
     return items
-
-
-@contextmanager
-def _databases(db_file: Any, *, enabled: bool = True) -> Iterator[Any]:
-    """``database(db_id)``: one read-only handle per database, opened on first use (None when ``enabled`` is
-    False, for prompts without value hints, or when the file is missing), all closed on exit."""
-    from tunesql.db.connect import open_database
-
-    handles: dict[str, Any] = {}
-
-    def database(db_id: str) -> Any:
-        if db_id not in handles:
-            path = db_file(db_id)
-            handles[db_id] = open_database(path) if enabled and path is not None else None
-        return handles[db_id]
-
-    try:
-        yield database
-    finally:
-        for db in handles.values():
-            if db is not None:
-                db.close()
 
 
 def _hides_gold_table(example: Example, shown: Schema) -> bool:
