@@ -36,8 +36,8 @@ def test_two_process_sft_under_accelerate_launch(tiny_train_model: Path, tmp_pat
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]
 
-    # Both ranks ran the command to the end, and agreed on the step count.
-    assert proc.stdout.count("trained 2 steps in") == 2, log[-4000:]
+    # Both ranks ran to the end (the launcher fails when either does); only rank 0 prints the summary.
+    assert proc.stdout.count("trained 2 steps in") == 1, log[-4000:]
     # Each optimizer step consumed one example per rank: 2 steps x 1 example x 2 ranks = one epoch of 4.
     # (A single process would log epoch 0.5 here.)
     logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

@@ -35,6 +35,10 @@ def _run(kind: str, config: Path | None, overrides: list[str] | None, check: boo
             from tunesql.train.grpo import run_grpo
 
             result = run_grpo(job)  # type: ignore[arg-type]
+        from tunesql.train.sft import is_main_process
+
+        if not is_main_process():  # under accelerate/torchrun every rank returns here; one summary is enough
+            return
         ex = result.ex
         typer.echo(f"trained {result.steps} steps in {result.seconds:.0f}s → {result.final_dir}")
         if len(ex) >= 2:
