@@ -166,6 +166,28 @@ def test_api_key_required_when_configured(keyed_server: RunningServer) -> None:
         assert httpx.get(f"{srv.url}{open_path}").status_code == 200
 
 
+def test_keys_made_and_revoked_while_serving(make_server: Callable[..., RunningServer]) -> None:
+    """keygen and revoke edit the file a running server reads: a new key works and a revoked one is refused at
+    once, without a restart, while the other keys keep working."""
+    from typer.testing import CliRunner
+
+    from tunesql.cli.serve import app as serve_app
+
+    srv = make_server(keyed=True)
+    keys = str(srv.config.api_keys_file)
+    made = CliRunner().invoke(serve_app, ["keygen", "--name", "temp", "--keys", keys])
+    assert made.exit_code == 0, made.output
+    temp = made.stdout.strip()
+    url = f"{srv.url}/v1/models"
+    assert httpx.get(url, headers={"Authorization": f"Bearer {temp}"}).status_code == 200
+    listed = CliRunner().invoke(serve_app, ["keys", "--keys", keys])
+    assert listed.exit_code == 0 and "temp\t" in listed.stdout and "sha256" not in listed.stdout
+    revoked = CliRunner().invoke(serve_app, ["revoke", "--name", "temp", "--keys", keys])
+    assert revoked.exit_code == 0, revoked.output
+    assert_error(httpx.get(url, headers={"Authorization": f"Bearer {temp}"}), 401, "unauthorized")
+    assert httpx.get(url, headers={"Authorization": f"Bearer {srv.key}"}).status_code == 200
+
+
 def test_rate_limit_answers_429_with_retry_after(make_server: Callable[..., RunningServer]) -> None:
     srv = make_server(keyed=True, rate_per_minute=3)
     with srv.client() as c:

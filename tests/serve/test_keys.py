@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from tunesql.cli.serve import app
 from tunesql.errors import ConfigError
 from tunesql.serve.config import ServeConfig, parse_db_option
-from tunesql.serve.keys import KeyStore, RateLimiter, new_key, retry_after
+from tunesql.serve.keys import KeyStore, RateLimiter, list_keys, new_key, retry_after, revoke_key
 
 
 def test_new_key_stores_only_its_hash(tmp_path: Path) -> None:
@@ -49,6 +49,23 @@ def test_store_checks_keys_and_sees_new_ones(tmp_path: Path) -> None:
     assert store.lookup(first).rate_per_minute == 7  # type: ignore[union-attr]
     second = new_key(path, "second")  # written while the store is in use, as keygen on a running server
     assert store.check(second) == "second" and store.check(first) == "first"
+
+
+def test_list_shows_no_hashes_and_revoke_names_the_keys(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    with pytest.raises(ConfigError, match="does not exist; create it with `tunesql serve keygen`"):
+        list_keys(path)
+    first, second = new_key(path, "first", rate_per_minute=3), new_key(path, "second")
+    listed = list_keys(path)
+    assert [e["name"] for e in listed] == ["first", "second"] and listed[0]["rate_per_minute"] == 3
+    assert all("sha256" not in e for e in listed)
+    store = KeyStore(path)
+    revoke_key(path, "first")
+    assert store.check(first) is None and store.check(second) == "second"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    with pytest.raises(ConfigError, match=r"no key named 'first' \(keys: 'second'\)"):
+        revoke_key(path, "first")
+    new_key(path, "first")  # the name is free again
 
 
 def test_broken_keys_file_is_a_config_error(tmp_path: Path) -> None:

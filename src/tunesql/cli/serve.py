@@ -3,6 +3,8 @@
     tunesql serve --db shop                                        # the bundled DB, the default model, open access
     tunesql serve --model runs/shop-sql.gguf --db sales=postgresql://ro@db/sales --api-keys keys.json
     tunesql serve keygen --name analytics --keys keys.json          # prints a new key once
+    tunesql serve keys --keys keys.json                              # who has a key (no hashes shown)
+    tunesql serve revoke --name analytics --keys keys.json          # takes effect on a running server
 """
 
 from __future__ import annotations
@@ -111,3 +113,34 @@ def keygen(
         key = new_key(keys, name, rate)
     typer.echo(key)
     typer.echo(f"stored the hash of key {name!r} in {keys}; this is the only time the key is shown", err=True)
+
+
+KeysFileOpt = Annotated[Path, typer.Option("--keys", help="the keys file given to --api-keys")]
+
+
+@app.command("keys")
+def keys_list(keys: KeysFileOpt) -> None:
+    """List the keys in the keys file: name, creation time, rate (the hashes stay in the file)."""
+    from tunesql.serve.keys import list_keys
+
+    with fail_cleanly():
+        entries = list_keys(keys)
+    if not entries:
+        typer.echo(f"{keys} holds no keys", err=True)
+    for entry in entries:
+        rate = entry.get("rate_per_minute")
+        typer.echo(f"{entry['name']}\tcreated {entry.get('created', '?')}\t"
+                   f"{f'{rate}/min' if rate else 'server rate'}")
+
+
+@app.command("revoke")
+def revoke(
+    name: Annotated[str, typer.Option("--name", help="the key's name, as `tunesql serve keys` lists it")],
+    keys: KeysFileOpt,
+) -> None:
+    """Remove a key; a running server re-reads the file, so the key is refused from the next request on."""
+    from tunesql.serve.keys import revoke_key
+
+    with fail_cleanly():
+        revoke_key(keys, name)
+    typer.echo(f"revoked key {name!r} in {keys}", err=True)

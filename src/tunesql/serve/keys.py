@@ -61,13 +61,38 @@ def new_key(path: str | Path, name: str, rate_per_minute: int | None = None) -> 
     keys = _read(path)
     if any(k["name"] == name for k in keys):
         raise ConfigError(f"{path} already has a key named {name!r}; choose another name, or remove that entry "
-                          f"from the file to replace it")
+                          f"with `tunesql serve revoke` to replace it")
     key = KEY_PREFIX + secrets.token_urlsafe(24)
     entry: dict[str, Any] = {"name": name, "sha256": hash_key(key),
                              "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     if rate_per_minute is not None:
         entry["rate_per_minute"] = rate_per_minute
     keys.append(entry)
+    _write(path, keys)
+    return key
+
+
+def list_keys(path: str | Path) -> list[dict[str, Any]]:
+    """The entries of ``path`` without their hashes: name, created, rate_per_minute (what an operator audits)."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"API keys file {path} does not exist; create it with `tunesql serve keygen`")
+    return [{k: v for k, v in entry.items() if k != "sha256"} for entry in _read(path)]
+
+
+def revoke_key(path: str | Path, name: str) -> None:
+    """Remove the key called ``name``. A running server re-reads the file, so the key stops working at once."""
+    path = Path(path)
+    keys = _read(path)
+    kept = [k for k in keys if k["name"] != name]
+    if len(kept) == len(keys):
+        names = ", ".join(repr(k["name"]) for k in keys) or "none"
+        raise ConfigError(f"{path} has no key named {name!r} (keys: {names})")
+    _write(path, kept)
+
+
+def _write(path: Path, keys: list[dict[str, Any]]) -> None:
+    """Replace the file atomically (a server reading it sees the old or the new list, never half), mode 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -75,7 +100,6 @@ def new_key(path: str | Path, name: str, rate_per_minute: int | None = None) -> 
         json.dump({"keys": keys}, f, indent=2)
         f.write("\n")
     tmp.replace(path)
-    return key
 
 
 @dataclass
