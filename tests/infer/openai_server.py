@@ -94,7 +94,8 @@ class FakeOpenAIServer:
                     "created": 0,
                     "model": body.get("model"),
                     "choices": choices,
-                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                    # 7 prompt tokens per request and 2 per choice: numbers a test can tell apart.
+                    "usage": {"prompt_tokens": 7, "completion_tokens": 2 * n, "total_tokens": 7 + 2 * n},
                 })
 
             def _stream(self, body: dict[str, Any]) -> None:

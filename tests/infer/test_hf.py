@@ -136,3 +136,24 @@ def test_trim_at_stop() -> None:
     assert trim_at_stop("SELECT 1;\n```\nmore", [";", "```"]) == "SELECT 1"
     assert trim_at_stop("SELECT 1", ["", "zzz"]) == "SELECT 1"
     assert trim_at_stop("a```b;c", [";", "```"]) == "a"
+
+
+def _counted(backend: HFBackend, conversations: list, config: GenerationConfig) -> tuple[int, int]:
+    before = backend.usage.snapshot()
+    backend.generate(conversations, config)
+    after = backend.usage.snapshot()
+    return after[0] - before[0], after[1] - before[1]
+
+
+def test_usage_counts_real_tokens_not_padding_or_repeats(backend: HFBackend) -> None:
+    config = GenerationConfig(max_new_tokens=12, stop=["a", "e", "o"])  # rows end early: their tails are padding
+    prompt_lengths = [len(backend.tokenizer(backend.render(c), add_special_tokens=False)["input_ids"])
+                      for c in CONVERSATIONS]
+    alone = [_counted(backend, [c], config) for c in CONVERSATIONS]
+    assert [p for p, _ in alone] == prompt_lengths
+    assert all(1 <= w <= 12 for _, w in alone)
+    # Batched, the shorter prompts are left-padded and finished rows right-padded: neither counts.
+    assert _counted(backend, CONVERSATIONS, config) == (sum(prompt_lengths), sum(w for _, w in alone))
+    # A greedy answer asked for 3 times is decoded once and counted once.
+    assert _counted(backend, CONVERSATIONS[:1], GenerationConfig(max_new_tokens=12, stop=["a", "e", "o"], n=3)) \
+        == alone[0]

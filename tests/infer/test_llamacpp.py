@@ -44,6 +44,20 @@ def test_chat_template_is_applied_and_greedy_is_deterministic(backend: LlamaCppB
     assert backend.generate([CAPITAL], GenerationConfig(max_new_tokens=24, n=3)) == [[answer] * 3]
 
 
+def test_usage_counts_each_decoded_completion_once(backend: LlamaCppBackend) -> None:
+    before = backend.usage.snapshot()
+    backend.generate([CAPITAL], GenerationConfig(max_new_tokens=24, n=3))  # greedy: decoded once
+    one = backend.usage.since(before)
+    words = sum(len(m["content"].split()) for m in CAPITAL)
+    assert 0 < one["completion_tokens"] <= 24 and words < one["prompt_tokens"] < 4 * words + 20
+    before = backend.usage.snapshot()
+    backend.generate([CAPITAL], GenerationConfig(max_new_tokens=24, temperature=1.0, n=3, seed=1))
+    three = backend.usage.since(before)
+    assert three["prompt_tokens"] == one["prompt_tokens"]  # one prompt, however many samples
+    assert 3 <= three["completion_tokens"] <= 72
+    assert three["total_tokens"] == three["prompt_tokens"] + three["completion_tokens"]
+
+
 def test_n_samples_differ_and_are_reproducible(backend: LlamaCppBackend) -> None:
     config = GenerationConfig(max_new_tokens=16, temperature=1.0, n=3, seed=42)
     out = backend.generate([SQL], config)
@@ -56,10 +70,10 @@ def test_stop_strings_are_honoured(backend: LlamaCppBackend) -> None:
     full = backend.generate([CAPITAL], GenerationConfig(max_new_tokens=24))[0][0]
     stop = "Paris"
     before = full[: full.find(stop)]
-    calls = backend.stats["completion_tokens"]
+    calls = backend.usage.completion_tokens
     cut = backend.generate([CAPITAL], GenerationConfig(max_new_tokens=24, stop=["NEVER", stop]))
     assert cut == [[before]]
-    assert backend.stats["completion_tokens"] - calls < 24  # generation stopped early, not only trimmed
+    assert backend.usage.completion_tokens - calls < 24  # generation stopped early, not only trimmed
 
 
 def test_clear_errors(tmp_path: Path) -> None:

@@ -49,8 +49,10 @@ def test_request_carries_what_was_asked(server: FakeOpenAIServer) -> None:
 
 def test_missing_samples_are_made_up_with_new_seeds(server: FakeOpenAIServer) -> None:
     server.max_choices = 1  # like Ollama: n is ignored
-    out = backend(server).generate([CONV], GenerationConfig(temperature=1.0, n=3, seed=5, stop=[";"]))
+    b = backend(server)
+    out = b.generate([CONV], GenerationConfig(temperature=1.0, n=3, seed=5, stop=[";"]))
     assert [r["n"] for r in server.requests] == [3, 2, 1]
+    assert (b.usage.calls, b.usage.snapshot()) == (3, (3 * 7, 3 * 2))  # what each of the 3 responses reported
     assert [r["seed"] for r in server.requests] == [5, 6, 7]
     assert out == [[f"SELECT 0 /* seed={s} q=How many singers? */" for s in (5, 6, 7)]]
 

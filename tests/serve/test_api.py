@@ -384,6 +384,29 @@ def test_chat_completions(server: RunningServer) -> None:
     assert server.backend.calls[-1][0] == {"role": "system", "content": "Be brief."}
     assert_error(too_many, 400, "bad_request")
     assert_error(stream_n, 400, "bad_request")
+    assert one["usage"] is None  # the scripted backend counts no tokens: null, not made-up numbers
+
+
+def test_chat_completions_report_token_usage(make_server: Callable[..., RunningServer],
+                                             tmp_path_factory: pytest.TempPathFactory) -> None:
+    pytest.importorskip("transformers", reason="pip install 'tunesql[train]'")
+    from tests.infer.tiny_model import build_tiny_model
+    from tunesql.infer.hf import HFBackend
+
+    engine = HFBackend(build_tiny_model(tmp_path_factory.mktemp("tiny")))
+    srv = make_server(backend=engine)
+    prompt = len(engine.tokenizer(engine.render(CHAT), add_special_tokens=False)["input_ids"])
+    with srv.client() as c:
+        greedy = c.post("/v1/chat/completions", json={"messages": CHAT, "max_tokens": 6, "n": 2}).json()
+        sampled = c.post("/v1/chat/completions", json={"messages": CHAT, "max_tokens": 6, "n": 2,
+                                                       "temperature": 1.0, "seed": 3}).json()
+    assert greedy["usage"]["prompt_tokens"] == prompt == sampled["usage"]["prompt_tokens"]
+    assert 1 <= greedy["usage"]["completion_tokens"] <= 6  # one greedy answer, returned twice, counted once
+    assert 2 <= sampled["usage"]["completion_tokens"] <= 12
+    assert all(u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"]
+               for u in (greedy["usage"], sampled["usage"]))
+    assert engine.usage.snapshot() == (2 * prompt, greedy["usage"]["completion_tokens"]
+                                       + sampled["usage"]["completion_tokens"])
 
 
 def _chat_stream(client: httpx.Client) -> tuple[str, list[dict[str, Any]], str]:
@@ -434,6 +457,7 @@ def test_the_openai_client_works(make_server: Callable[..., RunningServer]) -> N
     client = openai.OpenAI(base_url=f"{srv.url}/v1", api_key=srv.key, max_retries=0)
     done = client.chat.completions.create(model="tunesql", messages=CHAT)  # type: ignore[arg-type]
     assert done.choices[0].message.content == COUNT_SQL and done.choices[0].finish_reason == "stop"
+    assert done.usage is None
     streamed = client.chat.completions.create(model="tunesql", messages=CHAT, stream=True)  # type: ignore[arg-type]
     pieces = [chunk.choices[0].delta.content or "" for chunk in streamed]
     assert "".join(pieces) == COUNT_SQL

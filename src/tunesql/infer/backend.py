@@ -21,6 +21,7 @@ without ``stream``.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -42,6 +43,50 @@ class GenerationConfig:
     stop: list[str] = field(default_factory=list)
     """Strings that end a completion; the stop string itself is not returned."""
     seed: int | None = None
+
+
+@dataclass
+class Usage:
+    """Tokens a backend has read (prompts) and written (completions) since it was built.
+
+    Optional, like streaming: a backend that can count keeps one as ``usage`` and calls ``add`` once per model
+    call. Local backends count what the model did, not what was returned: a prompt once however many samples it
+    is decoded into, a greedy answer repeated ``n`` times once, padding never. A remote endpoint's own reports
+    are summed as given. A server reads the difference one request made (it runs one generation at a time, so
+    that difference is exact). Streams are not counted.
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, prompt_tokens: int, completion_tokens: int) -> None:
+        with self._lock:  # an HTTP backend counts from several threads at once
+            self.prompt_tokens += int(prompt_tokens)
+            self.completion_tokens += int(completion_tokens)
+            self.calls += 1
+
+    def snapshot(self) -> tuple[int, int]:
+        """(prompt_tokens, completion_tokens) now, for ``since``."""
+        with self._lock:
+            return self.prompt_tokens, self.completion_tokens
+
+    def since(self, before: tuple[int, int]) -> dict[str, int]:
+        """OpenAI's ``usage`` object for what was counted after ``before`` (a ``snapshot``)."""
+        now = self.snapshot()
+        prompt, completion = now[0] - before[0], now[1] - before[1]
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def usage_of(backend: object) -> Usage | None:
+    """The backend's ``Usage``, looking through wrappers that keep the real backend as ``inner``."""
+    while backend is not None:
+        usage = getattr(backend, "usage", None)
+        if isinstance(usage, Usage):
+            return usage
+        backend = getattr(backend, "inner", None)
+    return None
 
 
 @runtime_checkable

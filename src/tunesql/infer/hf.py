@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesql.errors import ConfigError
-from tunesql.infer.backend import GenerationConfig, Message, check_single, cut_at_stop
+from tunesql.infer.backend import GenerationConfig, Message, Usage, check_single, cut_at_stop
 
 TRAIN_EXTRA_HINT = "pip install 'tunesql[train]'"
 
@@ -102,6 +102,7 @@ class HFBackend:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = device
         self.batch_size = max(1, int(batch_size))
+        self.usage = Usage()
         torch_dtype = _resolve_dtype(torch, dtype, device)
 
         label = getattr(model, "name_or_path", None) or type(model).__name__
@@ -197,14 +198,17 @@ class HFBackend:
         results: list[list[str]] = [[] for _ in conversations]
         for start in range(0, len(order), per_batch):
             chunk = order[start : start + per_batch]
-            texts = self._generate_batch([ids[i] for i in chunk], config, rows_per_call)
+            texts, written = self._generate_batch([ids[i] for i in chunk], config, rows_per_call)
+            self.usage.add(sum(len(ids[i]) for i in chunk), written)
             for k, i in enumerate(chunk):
                 got = texts[k * rows_per_call : (k + 1) * rows_per_call]
                 # Greedy decoding is deterministic: one completion, repeated n times.
                 results[i] = got if sampling else got * config.n
         return results
 
-    def _generate_batch(self, batch_ids: list[list[int]], config: GenerationConfig, n: int) -> list[str]:
+    def _generate_batch(self, batch_ids: list[list[int]], config: GenerationConfig, n: int
+                        ) -> tuple[list[str], int]:
+        """The batch's completions (``n`` rows per prompt) and how many tokens were generated for them."""
         torch = self._torch
         enc = self.tokenizer.pad({"input_ids": batch_ids}, padding=True, return_tensors="pt").to(self.device)
         kwargs = self._generate_kwargs(config, n)
@@ -212,13 +216,16 @@ class HFBackend:
         with torch.inference_mode():
             out = self._run_generate(enc, kwargs, stop)
         new = out[:, enc["input_ids"].shape[1] :].tolist()
-        texts = []
+        texts, written = [], 0
         eos = set(self.eos_ids)
         for row in new:
             end = next((j for j, t in enumerate(row) if t in eos), len(row))
+            # Rows that ended early (EOS, a stop string) are padded to the batch's length, often with the EOS id
+            # itself, so the tokens before the first EOS or pad are counted (an ending EOS is not, as in llama.cpp).
+            written += next((j for j, t in enumerate(row) if t in eos or t == self.pad_id), len(row))
             text = self.tokenizer.decode(row[:end], skip_special_tokens=True)
             texts.append(trim_at_stop(text, stop))
-        return texts
+        return texts, written
 
     def _generate_kwargs(self, config: GenerationConfig, n: int) -> dict[str, Any]:
         """Sampling arguments shared by ``generate`` and ``stream``, so both decode the same way."""

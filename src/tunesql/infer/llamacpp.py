@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import os
 import random
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from tunesql.errors import ConfigError
-from tunesql.infer.backend import GenerationConfig, Message, check_single, cut_at_stop
+from tunesql.infer.backend import GenerationConfig, Message, Usage, check_single, cut_at_stop
 from tunesql.infer.hf import check_config, trim_at_stop
 
 LLAMACPP_HINT = "pip install 'tunesql[llamacpp]' (llama-cpp-python; pip compiles it, which takes several minutes)"
@@ -113,7 +112,7 @@ class LlamaCppBackend:
         except ValueError as e:  # llama-cpp-python's "Failed to load model from file"
             raise ConfigError(f"llama.cpp could not load {path}: {e} (is it a complete GGUF file?)") from e
         self.name = f"llama.cpp:{path.stem}"
-        self.stats: dict[str, float] = {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "seconds": 0.0}
+        self.usage = Usage()
 
     def generate(self, conversations: Sequence[Sequence[Message]], config: GenerationConfig) -> list[list[str]]:
         check_config(config)
@@ -123,26 +122,23 @@ class LlamaCppBackend:
         order = sorted(range(len(conversations)), key=lambda i: [(m["role"], m["content"]) for m in conversations[i]])
         results: list[list[str]] = [[] for _ in conversations]
         for i in order:
-            if greedy:
-                results[i] = [self._complete(conversations[i], config, base)] * config.n
-            else:
-                results[i] = [self._complete(conversations[i], config, base + k) for k in range(config.n)]
+            samples = [self._complete(conversations[i], config, base + k) for k in range(1 if greedy else config.n)]
+            # llama.cpp reports the prompt with every sample, but evaluates it once (the KV cache holds it).
+            self.usage.add(samples[0][1], sum(written for _, _, written in samples))
+            texts = [text for text, _, _ in samples]
+            results[i] = texts * config.n if greedy else texts
         return results
 
-    def _complete(self, conversation: Sequence[Message], config: GenerationConfig, seed: int) -> str:
+    def _complete(self, conversation: Sequence[Message], config: GenerationConfig, seed: int) -> tuple[str, int, int]:
+        """One completion, with the prompt and completion token counts llama.cpp reported for it."""
         stop = [s for s in config.stop if s]
-        started = time.perf_counter()
         try:
             response: Any = self.llm.create_chat_completion(**self._chat_args(conversation, config, seed))
         except ValueError as e:  # "Requested tokens (N) exceed context window of M"
             raise ConfigError(f"{self.name}: {e}; build the backend with a larger n_ctx") from e
         usage = response.get("usage") or {}
-        self.stats["calls"] += 1
-        self.stats["prompt_tokens"] += usage.get("prompt_tokens", 0)
-        self.stats["completion_tokens"] += usage.get("completion_tokens", 0)
-        self.stats["seconds"] += time.perf_counter() - started
         text = response["choices"][0]["message"].get("content") or ""
-        return trim_at_stop(text, stop)
+        return trim_at_stop(text, stop), usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
 
     def _chat_args(self, conversation: Sequence[Message], config: GenerationConfig, seed: int) -> dict[str, Any]:
         """One place for the sampling arguments, so a streamed completion is sampled exactly like a generated one."""
@@ -163,7 +159,7 @@ class LlamaCppBackend:
         """One completion, piece by piece as llama.cpp decodes it (see ``tunesql.infer.backend`` on streaming).
 
         llama.cpp stops at the stop strings itself; ``cut_at_stop`` cuts again on our side, with the same
-        earliest-match rule as ``trim_at_stop``, and closing the iterator stops the decoding. ``stats`` is not
+        earliest-match rule as ``trim_at_stop``, and closing the iterator stops the decoding. ``usage`` is not
         updated: the stream carries no token counts.
         """
         check_config(config)

@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tunesql.errors import ConfigError, EndpointError
-from tunesql.infer.backend import GenerationConfig, Message, check_single, cut_at_stop
+from tunesql.infer.backend import GenerationConfig, Message, Usage, check_single, cut_at_stop
 from tunesql.infer.hf import check_config, trim_at_stop
 
 MAX_STOP_STRINGS = 4
@@ -70,6 +70,8 @@ class OpenAIBackend:
             max_retries=max_retries,
         )
         self.name = f"openai:{model}@{urlsplit(self.base_url).netloc}"
+        self.usage = Usage()
+        """What the endpoint reported; a response without ``usage`` (some servers send none) adds nothing."""
 
     def generate(self, conversations: Sequence[Sequence[Message]], config: GenerationConfig) -> list[list[str]]:
         check_config(config)
@@ -99,6 +101,8 @@ class OpenAIBackend:
                  seed: int | None) -> list[str]:
         with self._errors():
             response = self.client.chat.completions.create(**self._args(conversation, config, n=n, seed=seed))
+        if response.usage is not None:
+            self.usage.add(response.usage.prompt_tokens or 0, response.usage.completion_tokens or 0)
         return [(choice.message.content or "") for choice in sorted(response.choices, key=lambda c: c.index)]
 
     def _args(self, conversation: Sequence[Message], config: GenerationConfig, *, n: int,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesql.errors import ConfigError
-from tunesql.infer.backend import GenerationConfig, Message
+from tunesql.infer.backend import GenerationConfig, Message, Usage
 from tunesql.infer.hf import check_config, trim_at_stop
 
 VLLM_HINT = "vLLM needs a GPU and the `vllm` extra: pip install 'tunesql[vllm]'"
@@ -48,6 +48,7 @@ class VLLMBackend:
         self.llm = vllm.LLM(model=str(model), **engine_kwargs)
         label = Path(str(model)).name + (f"+{Path(adapter).name}" if adapter is not None else "")
         self.name = f"vllm:{label}"
+        self.usage = Usage()
 
     def generate(self, conversations: Sequence[Sequence[Message]], config: GenerationConfig) -> list[list[str]]:
         check_config(config)
@@ -67,6 +68,7 @@ class VLLMBackend:
         )
         results = []
         for out in outputs:
+            self.usage.add(len(out.prompt_token_ids or ()), sum(len(o.token_ids) for o in out.outputs))
             texts = [trim_at_stop(o.text, config.stop) for o in out.outputs]
             results.append(texts * config.n if greedy else texts)
         return results

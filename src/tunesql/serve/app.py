@@ -365,11 +365,11 @@ def _add_routes(app: FastAPI, v1: APIRouter, service: Service) -> None:
                 raise
             return StreamingResponse(chat_stream(pieces, first, service.model_name),
                                      media_type="text/event-stream", headers=SSE_HEADERS)
-        texts = (await run_in_threadpool(service.backend.generate, [conversation], gen))[0]
+        texts, usage = await run_in_threadpool(service.backend.generate_counted, [conversation], gen)
         return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
-                "model": service.model_name, "usage": None,
+                "model": service.model_name, "usage": usage,
                 "choices": [{"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "stop"}
-                            for i, t in enumerate(texts)]}
+                            for i, t in enumerate(texts[0])]}
 
     @v1.get("/databases", response_model=s.DatabaseList, tags=["databases"])
     def databases() -> dict[str, Any]:

@@ -100,13 +100,21 @@ class ChatChoice(BaseModel):
     finish_reason: Literal["stop", "length"] = "stop"
 
 
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
 class ChatCompletion(BaseModel):
     id: str
     object: Literal["chat.completion"] = "chat.completion"
     created: int = Field(description="Unix time of the answer.")
     model: str
     choices: list[ChatChoice]
-    usage: dict[str, int] | None = Field(default=None, description="Not counted: always null.")
+    usage: Usage | None = Field(default=None, description=(
+        "Tokens the model read and wrote for this answer; null where the backend does not count them. A greedy "
+        "answer returned n times was generated once and is counted once."))
 
 
 # --- databases ----------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from tunesql.cli.common import jsonable
 from tunesql.db.connect import Database, open_database
 from tunesql.db.execute import QueryResult, run_query
 from tunesql.errors import SQLSyntaxError
-from tunesql.infer.backend import Backend, GenerationConfig, Message, stream_text
+from tunesql.infer.backend import Backend, GenerationConfig, Message, stream_text, usage_of
 from tunesql.infer.pipeline import DEFAULT_BUDGET_TOKENS, explain_sql, request_messages
 from tunesql.infer.prune import prune_schema
 from tunesql.infer.strategies import Prediction, predict_sql
@@ -60,11 +60,20 @@ class SerialBackend:
         self._lock = threading.Lock()
 
     def generate(self, conversations: Sequence[Sequence[Message]], config: GenerationConfig) -> list[list[str]]:
+        return self.generate_counted(conversations, config)[0]
+
+    def generate_counted(self, conversations: Sequence[Sequence[Message]], config: GenerationConfig
+                         ) -> tuple[list[list[str]], dict[str, int] | None]:
+        """``generate``, and the tokens it read and wrote as OpenAI's ``usage`` (None where the backend does not
+        count: see ``tunesql.infer.backend.Usage``). Counted under the lock, so no other request's tokens mix in."""
+        counter = usage_of(self.inner)
         with self._lock:
+            before = counter.snapshot() if counter is not None else None
             try:
-                return self.inner.generate(conversations, config)
+                texts = self.inner.generate(conversations, config)
             except Exception as e:
                 raise self._failure(e) from e
+            return texts, (counter.since(before) if counter is not None and before is not None else None)
 
     def stream(self, conversation: Sequence[Message], config: GenerationConfig) -> Iterator[str]:
         """Text pieces as the model writes them (``stream_text``: the backend's own ``stream`` when it has one,
