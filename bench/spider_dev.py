@@ -15,6 +15,8 @@ Several strategies in one run (``--strategy greedy vote``) go question by questi
 the same prompt, which llama.cpp finds already evaluated in its KV cache. Each strategy still gets its own
 predictions file and JSON. The vote's seconds per question then include the greedy answer's (the only time the
 prompt was evaluated), so they are an upper bound for the vote alone: n + 1 completions, one prompt evaluation.
+The median seconds per question come from the predictions file, where each strategy's time is its own, and the
+JSON counts each strategy's own prompt and completion tokens (``tokens_this_run``) where the backend counts them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import json
 import os
 import platform
 import random
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -34,6 +37,7 @@ from tqdm import tqdm
 from tunesql.data.spider import resolve_spider_dir
 from tunesql.eval.execution import ExecConfig, database_files
 from tunesql.eval.runner import GoldSet, evaluate, load_gold, load_predictions
+from tunesql.infer.backend import usage_of
 from tunesql.infer.load import load_backend
 from tunesql.infer.predict import PredictStats, dataset_databases, predict_dataset
 
@@ -87,6 +91,8 @@ def run(args: argparse.Namespace) -> list[dict]:
 
     stats = {st: PredictStats() for st in strategies}
     seconds = dict.fromkeys(strategies, 0.0)
+    counter = usage_of(backend)  # llama.cpp, transformers, vLLM and endpoints count tokens
+    tokens = {st: [0, 0] for st in strategies}
     with tqdm(total=len(examples), desc=" + ".join(names.values()), unit="q", file=sys.stderr,
               dynamic_ncols=True) as bar:
         # Question by question, every strategy in turn: later strategies find the prompt in llama.cpp's cache.
@@ -94,11 +100,15 @@ def run(args: argparse.Namespace) -> list[dict]:
         for chunk in chunks:
             for st in strategies:
                 t0 = time.perf_counter()
+                before = counter.snapshot() if counter is not None else (0, 0)
                 got = predict_dataset(chunk, db_file, schemas, backend, paths[st], strategy=st, n=args.n,
                                       temperature=args.temperature, schema_format=args.schema_format,
                                       values=args.values, repair=args.repair,
                                       progress=bar.update if st == strategies[0] else None)
                 seconds[st] += time.perf_counter() - t0
+                if counter is not None:
+                    now = counter.snapshot()
+                    tokens[st] = [tokens[st][k] + now[k] - before[k] for k in (0, 1)]
                 for f in ("written", "skipped", "missing_db", "failed"):
                     setattr(stats[st], f, getattr(stats[st], f) + getattr(got, f))
     ids = {ex.id for ex in examples}
@@ -127,11 +137,23 @@ def run(args: argparse.Namespace) -> list[dict]:
             "predict_seconds_this_run": round(spent, 1),
             "seconds_per_question_this_run": round(spent / max(1, stats[st].written), 2),
             "resumed_predictions": stats[st].skipped,
+            # Per-question times of every prediction in the file (resumed runs included): the median shrugs off
+            # the odd question that ran while the machine was busy with something else.
+            "median_seconds_per_question": median_seconds(paths[st]),
+            "tokens_this_run": {"prompt": tokens[st][0], "completion": tokens[st][1],
+                                "completion_per_second": round(tokens[st][1] / seconds[st], 1) if seconds[st] else None}
+            if counter is not None else None,
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         }
         (out / f"{names[st]}.json").write_text(json.dumps(record, indent=2) + "\n")
         records.append(record)
     return records
+
+
+def median_seconds(path: Path) -> float | None:
+    times = [json.loads(line).get("seconds") for line in path.read_text().splitlines() if line.strip()]
+    times = [t for t in times if isinstance(t, (int, float))]
+    return round(statistics.median(times), 2) if times else None
 
 
 def summarize(out: Path) -> None:
@@ -141,12 +163,12 @@ def summarize(out: Path) -> None:
         return
     levels = ("easy", "medium", "hard", "extra")
     print(f"{'configuration':44} {'n':>4} {'EX':>7} {'exec ok':>8} " + " ".join(f"{lv:>7}" for lv in levels)
-          + f" {'s/q':>6}")
+          + f" {'s/q':>6} {'median':>6}")
     for r in rows:
         by = r["by_difficulty"]
         cells = " ".join(f"{by[lv]['ex'] * 100:6.1f}%" if lv in by else f"{'-':>7}" for lv in levels)
         print(f"{r['name']:44} {r['questions']:>4} {r['ex'] * 100:6.1f}% {r['exec_success'] * 100:7.1f}% {cells} "
-              f"{r['seconds_per_question_this_run']:>6}")
+              f"{r['seconds_per_question_this_run']:>6} {r.get('median_seconds_per_question') or '-':>6}")
 
 
 def main() -> int:
