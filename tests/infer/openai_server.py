@@ -42,6 +42,8 @@ class FakeOpenAIServer:
     """Request headers, names lower-cased."""
     stream_piece: int = 3
     """Characters per streamed chunk: small, so stop strings span chunks."""
+    finish: str = "stop"
+    """The ``finish_reason`` of every choice ("length": as if each ran into ``max_tokens``)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> str:
@@ -84,7 +86,7 @@ class FakeOpenAIServer:
                     {
                         "index": i,
                         "message": {"role": "assistant", "content": server.completion(body, i)},
-                        "finish_reason": "stop",
+                        "finish_reason": server.finish,
                     }
                     for i in range(n)
                 ]

@@ -14,7 +14,7 @@ pytest.importorskip("torch", reason="the transformers backend needs the train ex
 pytest.importorskip("transformers", reason="pip install 'tunesql[train]'")
 
 from tunesql.errors import ConfigError
-from tunesql.infer.backend import Backend, GenerationConfig
+from tunesql.infer.backend import Backend, GenerationConfig, finish_reason
 from tunesql.infer.hf import HFBackend, trim_at_stop
 
 CONVERSATIONS = [
@@ -157,3 +157,12 @@ def test_usage_counts_real_tokens_not_padding_or_repeats(backend: HFBackend) -> 
     # A greedy answer asked for 3 times is decoded once and counted once.
     assert _counted(backend, CONVERSATIONS[:1], GenerationConfig(max_new_tokens=12, stop=["a", "e", "o"], n=3)) \
         == alone[0]
+
+
+def test_finish_reason_says_whether_the_token_limit_ended_the_answer(backend: HFBackend) -> None:
+    # The random model never finishes on its own within 12 tokens; a stop string ends every answer early.
+    capped = backend.generate(CONVERSATIONS, GenerationConfig(max_new_tokens=12))
+    stopped = backend.generate(CONVERSATIONS, GenerationConfig(max_new_tokens=12, stop=["a", "e", "o"]))
+    assert [finish_reason(row[0]) for row in capped] == ["length"] * len(CONVERSATIONS)
+    assert [finish_reason(row[0]) for row in stopped] == ["stop"] * len(CONVERSATIONS)
+    assert all(len(s[0]) < len(c[0]) for s, c in zip(stopped, capped, strict=True))

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("llama_cpp", reason="llama.cpp not installed: pip install 'tunesql[llamacpp]'")
 
 from tunesql.errors import ConfigError
-from tunesql.infer.backend import Backend, GenerationConfig
+from tunesql.infer.backend import Backend, GenerationConfig, finish_reason
 from tunesql.infer.llamacpp import LlamaCppBackend, physical_cores
 
 CAPITAL = [
@@ -56,6 +56,13 @@ def test_usage_counts_each_decoded_completion_once(backend: LlamaCppBackend) -> 
     assert three["prompt_tokens"] == one["prompt_tokens"]  # one prompt, however many samples
     assert 3 <= three["completion_tokens"] <= 72
     assert three["total_tokens"] == three["prompt_tokens"] + three["completion_tokens"]
+
+
+def test_finish_reason_length_only_when_the_limit_cut_the_answer(backend: LlamaCppBackend) -> None:
+    short = backend.generate([CAPITAL], GenerationConfig(max_new_tokens=3))[0][0]
+    whole = backend.generate([CAPITAL], GenerationConfig(max_new_tokens=64))[0][0]
+    assert finish_reason(short) == "length" and finish_reason(whole) == "stop"
+    assert whole.startswith(short) and "Paris" in whole
 
 
 def test_n_samples_differ_and_are_reproducible(backend: LlamaCppBackend) -> None:

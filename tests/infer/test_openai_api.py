@@ -10,7 +10,7 @@ pytest.importorskip("openai", reason="the OpenAI-compatible backend needs the op
 
 from tests.infer.openai_server import FakeOpenAIServer
 from tunesql.errors import ConfigError, EndpointError
-from tunesql.infer.backend import Backend, GenerationConfig
+from tunesql.infer.backend import Backend, GenerationConfig, finish_reason
 from tunesql.infer.openai_api import OpenAIBackend
 
 CONV = [
@@ -63,6 +63,16 @@ def test_greedy_asks_once_and_repeats(server: FakeOpenAIServer) -> None:
     assert server.requests[0]["temperature"] == 0
     assert "seed" not in server.requests[0]
     assert out == [["SELECT 0 /* seed=None q=How many singers? */"] * 4]
+
+
+def test_finish_reason_length_unless_a_stop_string_cut_the_text(server: FakeOpenAIServer) -> None:
+    server.finish = "length"
+    b = backend(server)
+    cut = b.generate([CONV], GenerationConfig(temperature=1.0, n=2, stop=[";"]))[0]
+    whole = b.generate([CONV], GenerationConfig(temperature=1.0, n=2))[0]
+    assert [finish_reason(t) for t in cut] == ["stop", "stop"]  # the answer ended before the limit did
+    assert [finish_reason(t) for t in whole] == ["length", "length"]
+    assert whole[0].endswith("TRAILING")
 
 
 def test_only_four_stop_strings_are_sent_all_are_applied(server: FakeOpenAIServer) -> None:

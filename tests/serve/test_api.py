@@ -401,6 +401,8 @@ def test_chat_completions_report_token_usage(make_server: Callable[..., RunningS
         sampled = c.post("/v1/chat/completions", json={"messages": CHAT, "max_tokens": 6, "n": 2,
                                                        "temperature": 1.0, "seed": 3}).json()
     assert greedy["usage"]["prompt_tokens"] == prompt == sampled["usage"]["prompt_tokens"]
+    # A random model does not finish within 6 tokens: the limit ended both greedy copies.
+    assert [ch["finish_reason"] for ch in greedy["choices"]] == ["length", "length"]
     assert 1 <= greedy["usage"]["completion_tokens"] <= 6  # one greedy answer, returned twice, counted once
     assert 2 <= sampled["usage"]["completion_tokens"] <= 12
     assert all(u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"]

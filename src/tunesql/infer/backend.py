@@ -45,6 +45,27 @@ class GenerationConfig:
     seed: int | None = None
 
 
+class Completion(str):
+    """A completion's text that also says why it ended: ``finish_reason`` is ``"length"`` when the model ran into
+    ``max_new_tokens`` before it finished, else ``"stop"`` (OpenAI's names).
+
+    It *is* the text, so everything that reads completions as strings (voting, repair, evaluation) works unchanged;
+    only a server that reports the reason looks at it. Backends return it where they know the reason; a plain
+    ``str`` from any other backend means ``"stop"``.
+    """
+
+    finish_reason: str
+
+    def __new__(cls, text: str, finish_reason: str = "stop") -> Completion:
+        self = super().__new__(cls, text)
+        self.finish_reason = finish_reason
+        return self
+
+
+def finish_reason(text: str) -> str:
+    return getattr(text, "finish_reason", "stop")
+
+
 @dataclass
 class Usage:
     """Tokens a backend has read (prompts) and written (completions) since it was built.

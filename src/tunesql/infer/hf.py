@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesql.errors import ConfigError
-from tunesql.infer.backend import GenerationConfig, Message, Usage, check_single, cut_at_stop
+from tunesql.infer.backend import Completion, GenerationConfig, Message, Usage, check_single, cut_at_stop
 
 TRAIN_EXTRA_HINT = "pip install 'tunesql[train]'"
 
@@ -40,6 +40,13 @@ def trim_at_stop(text: str, stop: Sequence[str]) -> str:
             if 0 <= at < cut:
                 cut = at
     return text[:cut]
+
+
+def finished(text: str, stop: Sequence[str], hit_limit: bool) -> Completion:
+    """``text`` cut at its stop strings, as a ``Completion`` that ended by ``"length"`` only where the model hit its
+    token limit and no stop string cut the text short (then the text is complete, whatever the limit did)."""
+    cut = trim_at_stop(text, stop)
+    return Completion(cut, "length" if hit_limit and cut == text else "stop")
 
 
 def check_config(config: GenerationConfig) -> None:
@@ -207,7 +214,7 @@ class HFBackend:
         return results
 
     def _generate_batch(self, batch_ids: list[list[int]], config: GenerationConfig, n: int
-                        ) -> tuple[list[str], int]:
+                        ) -> tuple[list[Completion], int]:
         """The batch's completions (``n`` rows per prompt) and how many tokens were generated for them."""
         torch = self._torch
         enc = self.tokenizer.pad({"input_ids": batch_ids}, padding=True, return_tensors="pt").to(self.device)
@@ -222,9 +229,10 @@ class HFBackend:
             end = next((j for j, t in enumerate(row) if t in eos), len(row))
             # Rows that ended early (EOS, a stop string) are padded to the batch's length, often with the EOS id
             # itself, so the tokens before the first EOS or pad are counted (an ending EOS is not, as in llama.cpp).
-            written += next((j for j, t in enumerate(row) if t in eos or t == self.pad_id), len(row))
+            done = next((j for j, t in enumerate(row) if t in eos or t == self.pad_id), len(row))
+            written += done
             text = self.tokenizer.decode(row[:end], skip_special_tokens=True)
-            texts.append(trim_at_stop(text, stop))
+            texts.append(finished(text, stop, hit_limit=done >= config.max_new_tokens))
         return texts, written
 
     def _generate_kwargs(self, config: GenerationConfig, n: int) -> dict[str, Any]:

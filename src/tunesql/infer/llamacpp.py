@@ -29,7 +29,7 @@ from typing import Any
 
 from tunesql.errors import ConfigError
 from tunesql.infer.backend import GenerationConfig, Message, Usage, check_single, cut_at_stop
-from tunesql.infer.hf import check_config, trim_at_stop
+from tunesql.infer.hf import check_config, finished
 
 LLAMACPP_HINT = "pip install 'tunesql[llamacpp]' (llama-cpp-python; pip compiles it, which takes several minutes)"
 
@@ -137,8 +137,9 @@ class LlamaCppBackend:
         except ValueError as e:  # "Requested tokens (N) exceed context window of M"
             raise ConfigError(f"{self.name}: {e}; build the backend with a larger n_ctx") from e
         usage = response.get("usage") or {}
-        text = response["choices"][0]["message"].get("content") or ""
-        return trim_at_stop(text, stop), usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+        choice = response["choices"][0]
+        text = finished(choice["message"].get("content") or "", stop, hit_limit=choice.get("finish_reason") == "length")
+        return text, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
 
     def _chat_args(self, conversation: Sequence[Message], config: GenerationConfig, seed: int) -> dict[str, Any]:
         """One place for the sampling arguments, so a streamed completion is sampled exactly like a generated one."""

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from tunesql.errors import ConfigError, EndpointError
 from tunesql.infer.backend import GenerationConfig, Message, Usage, check_single, cut_at_stop
-from tunesql.infer.hf import check_config, trim_at_stop
+from tunesql.infer.hf import check_config, finished
 
 MAX_STOP_STRINGS = 4
 """What the OpenAI API accepts in ``stop``; the rest are applied client-side."""
@@ -94,7 +94,6 @@ class OpenAIBackend:
                 raise EndpointError(f"{self.name} returned no choices")
             texts.extend(got[: want - len(texts)])
             call += 1
-        texts = [trim_at_stop(t, config.stop) for t in texts]
         return texts * config.n if greedy else texts
 
     def _request(self, conversation: Sequence[Message], config: GenerationConfig, *, n: int,
@@ -103,7 +102,8 @@ class OpenAIBackend:
             response = self.client.chat.completions.create(**self._args(conversation, config, n=n, seed=seed))
         if response.usage is not None:
             self.usage.add(response.usage.prompt_tokens or 0, response.usage.completion_tokens or 0)
-        return [(choice.message.content or "") for choice in sorted(response.choices, key=lambda c: c.index)]
+        return [finished(choice.message.content or "", config.stop, hit_limit=choice.finish_reason == "length")
+                for choice in sorted(response.choices, key=lambda c: c.index)]
 
     def _args(self, conversation: Sequence[Message], config: GenerationConfig, *, n: int,
               seed: int | None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from tunesql.errors import ConfigError
 from tunesql.infer.backend import GenerationConfig, Message, Usage
-from tunesql.infer.hf import check_config, trim_at_stop
+from tunesql.infer.hf import check_config, finished
 
 VLLM_HINT = "vLLM needs a GPU and the `vllm` extra: pip install 'tunesql[vllm]'"
 
@@ -69,6 +69,6 @@ class VLLMBackend:
         results = []
         for out in outputs:
             self.usage.add(len(out.prompt_token_ids or ()), sum(len(o.token_ids) for o in out.outputs))
-            texts = [trim_at_stop(o.text, config.stop) for o in out.outputs]
+            texts = [finished(o.text, config.stop, hit_limit=o.finish_reason == "length") for o in out.outputs]
             results.append(texts * config.n if greedy else texts)
         return results

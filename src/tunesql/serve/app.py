@@ -38,7 +38,7 @@ from tunesql.errors import (
     TunesqlError,
     UnsafeSQLError,
 )
-from tunesql.infer.backend import Backend
+from tunesql.infer.backend import Backend, finish_reason
 from tunesql.serve import schemas as s
 from tunesql.serve.config import ServeConfig
 from tunesql.serve.keys import KeyStore, RateLimiter, retry_after
@@ -368,8 +368,8 @@ def _add_routes(app: FastAPI, v1: APIRouter, service: Service) -> None:
         texts, usage = await run_in_threadpool(service.backend.generate_counted, [conversation], gen)
         return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
                 "model": service.model_name, "usage": usage,
-                "choices": [{"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "stop"}
-                            for i, t in enumerate(texts[0])]}
+                "choices": [{"index": i, "message": {"role": "assistant", "content": str(t)},
+                             "finish_reason": finish_reason(t)} for i, t in enumerate(texts[0])]}
 
     @v1.get("/databases", response_model=s.DatabaseList, tags=["databases"])
     def databases() -> dict[str, Any]:
