@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> list[dict]:
     stats = {st: PredictStats() for st in strategies}
     seconds = dict.fromkeys(strategies, 0.0)
     counter = usage_of(backend)  # llama.cpp, transformers, vLLM and endpoints count tokens
-    tokens = {st: [0, 0] for st in strategies}
+    tokens = {st: {"prompt": 0, "completion": 0} for st in strategies}
     with tqdm(total=len(examples), desc=" + ".join(names.values()), unit="q", file=sys.stderr,
               dynamic_ncols=True) as bar:
         # Question by question, every strategy in turn: later strategies find the prompt in llama.cpp's cache.
@@ -107,8 +107,9 @@ def run(args: argparse.Namespace) -> list[dict]:
                                       progress=bar.update if st == strategies[0] else None)
                 seconds[st] += time.perf_counter() - t0
                 if counter is not None:
-                    now = counter.snapshot()
-                    tokens[st] = [tokens[st][k] + now[k] - before[k] for k in (0, 1)]
+                    used = counter.since(before)
+                    tokens[st]["prompt"] += used["prompt_tokens"]
+                    tokens[st]["completion"] += used["completion_tokens"]
                 for f in ("written", "skipped", "missing_db", "failed"):
                     setattr(stats[st], f, getattr(stats[st], f) + getattr(got, f))
     ids = {ex.id for ex in examples}
@@ -140,8 +141,8 @@ def run(args: argparse.Namespace) -> list[dict]:
             # Per-question times of every prediction in the file (resumed runs included): the median shrugs off
             # the odd question that ran while the machine was busy with something else.
             "median_seconds_per_question": median_seconds(paths[st]),
-            "tokens_this_run": {"prompt": tokens[st][0], "completion": tokens[st][1],
-                                "completion_per_second": round(tokens[st][1] / seconds[st], 1) if seconds[st] else None}
+            "tokens_this_run": {**tokens[st], "completion_per_second":
+                                round(tokens[st]["completion"] / seconds[st], 1) if seconds[st] else None}
             if counter is not None else None,
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         }

@@ -131,14 +131,14 @@ class LlamaCppBackend:
 
     def _complete(self, conversation: Sequence[Message], config: GenerationConfig, seed: int) -> tuple[str, int, int]:
         """One completion, with the prompt and completion token counts llama.cpp reported for it."""
-        stop = [s for s in config.stop if s]
         try:
             response: Any = self.llm.create_chat_completion(**self._chat_args(conversation, config, seed))
         except ValueError as e:  # "Requested tokens (N) exceed context window of M"
             raise ConfigError(f"{self.name}: {e}; build the backend with a larger n_ctx") from e
         usage = response.get("usage") or {}
         choice = response["choices"][0]
-        text = finished(choice["message"].get("content") or "", stop, hit_limit=choice.get("finish_reason") == "length")
+        text = finished(choice["message"].get("content") or "", config.stop,
+                        hit_limit=choice.get("finish_reason") == "length")
         return text, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
 
     def _chat_args(self, conversation: Sequence[Message], config: GenerationConfig, seed: int) -> dict[str, Any]:

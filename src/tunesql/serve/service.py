@@ -68,12 +68,12 @@ class SerialBackend:
         count: see ``tunesql.infer.backend.Usage``). Counted under the lock, so no other request's tokens mix in."""
         counter = usage_of(self.inner)
         with self._lock:
-            before = counter.snapshot() if counter is not None else None
+            before = counter.snapshot() if counter is not None else (0, 0)
             try:
                 texts = self.inner.generate(conversations, config)
             except Exception as e:
                 raise self._failure(e) from e
-            return texts, (counter.since(before) if counter is not None and before is not None else None)
+            return texts, (counter.since(before) if counter is not None else None)
 
     def stream(self, conversation: Sequence[Message], config: GenerationConfig) -> Iterator[str]:
         """Text pieces as the model writes them (``stream_text``: the backend's own ``stream`` when it has one,
